@@ -86,14 +86,16 @@ typedef struct ss_plugin_byte_buffer {
     const void* ptr;
 } ss_plugin_byte_buffer;
 
+typedef union ss_plugin_extract_result {
+    const char** str;
+    uint64_t* u64;
+    uint32_t* u32;
+    ss_plugin_bool* boolean;
+    ss_plugin_byte_buffer* buf;
+} ss_plugin_extract_result;
+
 typedef struct ss_plugin_extract_field {
-    union {
-        const char** str;
-        uint64_t* u64;
-        uint32_t* u32;
-        ss_plugin_bool* boolean;
-        ss_plugin_byte_buffer* buf;
-    } res;
+    ss_plugin_extract_result res;
     uint64_t res_len;
     uint32_t field_id;
     const char* field;

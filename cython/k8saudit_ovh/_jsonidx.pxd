@@ -1,0 +1,70 @@
+# JSON index: one simdjson stage-1 pass plus one walk over the structural indexes builds a
+# flat preorder array of nodes with byte spans into the payload. Every field of an event is
+# then served from this index: no re-parse, raw number text and source key order preserved
+# (k8saudit renders values from the raw text with fastjson), first-wins duplicate keys.
+from libc.stdint cimport uint8_t, uint32_t
+from k8saudit_ovh._simdjson cimport k8s_stage1
+from k8saudit_ovh._sbuf cimport sbuf
+
+cdef enum jkind:
+    J_NONE = 0
+    J_OBJ = 1
+    J_ARR = 2
+    J_STR = 3
+    J_NUM = 4
+    J_TRUE = 5
+    J_FALSE = 6
+    J_NULL = 7
+    J_KEY = 8
+
+cdef enum jerr:
+    JERR_OK = 0
+    JERR_NOMEM = -1
+    JERR_SYNTAX = -2
+    JERR_DEPTH = -3
+    JERR_TOO_BIG = -4
+    JERR_STAGE1 = -5
+
+# Nodes: index 0 is "none"; the root is node 1. A container's first child is the next node.
+# Objects hold (key, value) pairs: a J_KEY node immediately followed by its value node;
+# `next` links keys of an object and elements of an array (0 = last).
+cdef struct jnode:
+    uint32_t start
+    uint32_t end
+    uint32_t next
+    uint32_t count
+    uint8_t kind
+    uint8_t esc
+
+cdef struct jdoc:
+    char* buf
+    size_t len
+    size_t cap
+    jnode* nodes
+    uint32_t nnodes
+    uint32_t nodes_cap
+    uint32_t* stack
+    k8s_stage1* stage1
+    bint compact
+    char* scratch
+    size_t scratch_cap
+
+cdef int jdoc_init(jdoc* d) noexcept nogil
+cdef void jdoc_free(jdoc* d) noexcept nogil
+cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil
+cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen) noexcept nogil
+cdef uint32_t jpath(jdoc* d, uint32_t node, const char* path) noexcept nogil
+cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n) noexcept nogil
+cdef const char* jstr(jdoc* d, uint32_t node, size_t* n) noexcept nogil
+cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
+cdef int jappend_raw(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
+cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
+
+cdef inline uint32_t jfirst(const jdoc* d, uint32_t node) noexcept nogil:
+    return node + 1 if d.nodes[node].count else 0
+
+cdef inline uint32_t jnext(const jdoc* d, uint32_t node) noexcept nogil:
+    return d.nodes[node].next
+
+cdef inline uint8_t jkind_of(const jdoc* d, uint32_t node) noexcept nogil:
+    return d.nodes[node].kind if node else J_NONE

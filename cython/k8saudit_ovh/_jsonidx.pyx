@@ -1,0 +1,399 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+from libc.stdint cimport uint8_t, uint32_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy, memcmp, memchr, memset, strchr, strlen
+from k8saudit_ovh._simdjson cimport (k8s_stage1_new, k8s_stage1_free, k8s_stage1_reserve, k8s_stage1_run,
+                            k8s_unescape, k8s_minify, K8S_JSON_PADDING)
+from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append
+
+DEF MAX_DEPTH = 1024
+# Spans are 32-bit offsets; simdjson's own limit is 4 GiB, audit events are far below.
+DEF MAX_DOC = 0x7fffff00
+
+cdef inline bint _ws(char c) noexcept nogil:
+    return c == b' ' or c == b'\n' or c == b'\r' or c == b'\t'
+
+
+cdef int jdoc_init(jdoc* d) noexcept nogil:
+    memset(d, 0, sizeof(jdoc))
+    d.stack = <uint32_t*>malloc(MAX_DEPTH * sizeof(uint32_t) * 2)
+    d.stage1 = k8s_stage1_new(4096)
+    if d.stack == NULL or d.stage1 == NULL:
+        jdoc_free(d)
+        return JERR_NOMEM
+    return JERR_OK
+
+
+cdef void jdoc_free(jdoc* d) noexcept nogil:
+    free(d.buf)
+    free(d.nodes)
+    free(d.stack)
+    free(d.scratch)
+    if d.stage1 != NULL:
+        k8s_stage1_free(d.stage1)
+    memset(d, 0, sizeof(jdoc))
+
+
+cdef inline int _reserve_nodes(jdoc* d, uint32_t n) noexcept nogil:
+    cdef jnode* p
+    if n <= d.nodes_cap:
+        return 0
+    p = <jnode*>realloc(d.nodes, n * sizeof(jnode))
+    if p == NULL:
+        return JERR_NOMEM
+    d.nodes = p
+    d.nodes_cap = n
+    return 0
+
+
+cdef inline bint _valid_number(const char* s, size_t n) noexcept nogil:
+    cdef size_t i = 0
+    if i < n and s[i] == b'-':
+        i += 1
+    if i >= n:
+        return False
+    if s[i] == b'0':
+        i += 1
+    elif b'1' <= s[i] <= b'9':
+        while i < n and b'0' <= s[i] <= b'9':
+            i += 1
+    else:
+        return False
+    if i < n and s[i] == b'.':
+        i += 1
+        if i >= n or not (b'0' <= s[i] <= b'9'):
+            return False
+        while i < n and b'0' <= s[i] <= b'9':
+            i += 1
+    if i < n and (s[i] == b'e' or s[i] == b'E'):
+        i += 1
+        if i < n and (s[i] == b'+' or s[i] == b'-'):
+            i += 1
+        if i >= n or not (b'0' <= s[i] <= b'9'):
+            return False
+        while i < n and b'0' <= s[i] <= b'9':
+            i += 1
+    return i == n
+
+
+cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
+    """Index `data`; 0 on success, a negative jerr otherwise (the index is then empty)."""
+    cdef uint32_t ns = 0, i = 0, k, top, pos, nxt, e
+    cdef const uint32_t* p = NULL
+    cdef int depth = 0
+    cdef char c, close
+    cdef char* np
+    cdef char* buf
+    cdef jnode* nd
+    cdef uint32_t* stack = d.stack        # pairs: container node, last linked child
+    d.nnodes = 0
+    d.len = 0
+    if n > MAX_DOC:
+        return JERR_TOO_BIG
+    if n + K8S_JSON_PADDING > d.cap:
+        np = <char*>realloc(d.buf, n + K8S_JSON_PADDING)
+        if np == NULL:
+            return JERR_NOMEM
+        d.buf = np
+        d.cap = n + K8S_JSON_PADDING
+    buf = d.buf
+    memcpy(buf, data, n)
+    memset(buf + n, 0, K8S_JSON_PADDING)
+    if k8s_stage1_reserve(d.stage1, n + 1) != 0:
+        return JERR_NOMEM
+    if k8s_stage1_run(d.stage1, buf, n, &ns, &p) != 0:
+        return JERR_STAGE1
+    if ns == 0:
+        return JERR_SYNTAX
+    # Every node starts at a structural index, so ns + 1 nodes always suffice.
+    if _reserve_nodes(d, ns + 2) != 0:
+        return JERR_NOMEM
+    d.len = n
+    d.compact = True
+    d.nodes[0].kind = J_NONE
+    d.nodes[0].count = 0
+    d.nodes[0].next = 0
+    k = 1
+
+    # --- a value starts at structural i
+    while True:
+        if i >= ns:
+            return JERR_SYNTAX
+        pos = p[i]
+        c = buf[pos]
+        nd = &d.nodes[k]
+        nd.start = pos
+        nd.next = 0
+        nd.count = 0
+        nd.esc = 0
+        if depth > 0:
+            top = stack[2 * (depth - 1)]
+            if d.nodes[top].kind == J_ARR:
+                if stack[2 * (depth - 1) + 1]:
+                    d.nodes[stack[2 * (depth - 1) + 1]].next = k
+                stack[2 * (depth - 1) + 1] = k
+                d.nodes[top].count += 1
+        if c == b'{' or c == b'[':
+            nd.kind = J_OBJ if c == b'{' else J_ARR
+            close = b'}' if c == b'{' else b']'
+            k += 1
+            i += 1
+            if i >= ns:
+                return JERR_SYNTAX
+            if p[i] != pos + 1:
+                d.compact = False
+            if buf[p[i]] == close:
+                nd.end = p[i] + 1
+                i += 1
+                # fall through to "value done"
+            else:
+                if depth >= MAX_DEPTH:
+                    return JERR_DEPTH
+                stack[2 * depth] = k - 1
+                stack[2 * depth + 1] = 0
+                depth += 1
+                if c == b'[':
+                    continue
+                # --- an object member: key, colon, value
+                if _parse_key(d, p, ns, &i, &k, stack, depth) != 0:
+                    return JERR_SYNTAX
+                continue
+        elif c == b'"':
+            nd.kind = J_STR
+            nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
+            e = nxt
+            while e > pos + 1 and _ws(buf[e - 1]):
+                e -= 1
+            if e != nxt:
+                d.compact = False
+            if e <= pos + 1 or buf[e - 1] != b'"':
+                return JERR_SYNTAX
+            nd.end = e
+            nd.esc = memchr(buf + pos + 1, b'\\', e - pos - 2) != NULL
+            k += 1
+            i += 1
+        else:
+            nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
+            e = nxt
+            while e > pos and _ws(buf[e - 1]):
+                e -= 1
+            if e != nxt:
+                d.compact = False
+            nd.end = e
+            if c == b't' and e - pos == 4 and memcmp(buf + pos, b"true", 4) == 0:
+                nd.kind = J_TRUE
+            elif c == b'f' and e - pos == 5 and memcmp(buf + pos, b"false", 5) == 0:
+                nd.kind = J_FALSE
+            elif c == b'n' and e - pos == 4 and memcmp(buf + pos, b"null", 4) == 0:
+                nd.kind = J_NULL
+            elif _valid_number(buf + pos, e - pos):
+                nd.kind = J_NUM
+            else:
+                return JERR_SYNTAX
+            k += 1
+            i += 1
+
+        # --- value done: close containers / expect the next member
+        while True:
+            if depth == 0:
+                if i != ns:
+                    return JERR_SYNTAX
+                d.nnodes = k
+                return JERR_OK
+            if i >= ns:
+                return JERR_SYNTAX
+            top = stack[2 * (depth - 1)]
+            c = buf[p[i]]
+            if i + 1 < ns and p[i + 1] != p[i] + 1:
+                d.compact = False
+            if c == b',':
+                i += 1
+                if d.nodes[top].kind == J_OBJ:
+                    if _parse_key(d, p, ns, &i, &k, stack, depth) != 0:
+                        return JERR_SYNTAX
+                break          # parse the next value
+            close = b'}' if d.nodes[top].kind == J_OBJ else b']'
+            if c != close:
+                return JERR_SYNTAX
+            d.nodes[top].end = p[i] + 1
+            i += 1
+            depth -= 1
+
+
+cdef inline int _parse_key(jdoc* d, const uint32_t* p, uint32_t ns, uint32_t* pi, uint32_t* pk,
+                           uint32_t* stack, int depth) noexcept nogil:
+    """Key string at structural *pi, then ':'; links the key node into the open object."""
+    cdef uint32_t i = pi[0], k = pk[0], pos, nxt, e, top
+    cdef char* buf = d.buf
+    cdef jnode* nd
+    if i >= ns or buf[p[i]] != b'"':
+        return -1
+    pos = p[i]
+    nxt = p[i + 1] if i + 1 < ns else <uint32_t>d.len
+    e = nxt
+    while e > pos + 1 and _ws(buf[e - 1]):
+        e -= 1
+    if e != nxt:
+        d.compact = False
+    if e <= pos + 1 or buf[e - 1] != b'"':
+        return -1
+    nd = &d.nodes[k]
+    nd.kind = J_KEY
+    nd.start = pos
+    nd.end = e
+    nd.next = 0
+    nd.count = 0
+    nd.esc = memchr(buf + pos + 1, b'\\', e - pos - 2) != NULL
+    top = stack[2 * (depth - 1)]
+    if stack[2 * (depth - 1) + 1]:
+        d.nodes[stack[2 * (depth - 1) + 1]].next = k
+    stack[2 * (depth - 1) + 1] = k
+    d.nodes[top].count += 1
+    i += 1
+    if i >= ns or buf[p[i]] != b':':
+        return -1
+    if i + 1 < ns and p[i + 1] != p[i] + 1:
+        d.compact = False
+    pi[0] = i + 1
+    pk[0] = k + 1
+    return 0
+
+
+cdef const char* jstr(jdoc* d, uint32_t node, size_t* n) noexcept nogil:
+    """Unescaped text of a string or key node (valid until the next jstr of an escaped string)."""
+    cdef jnode* nd = &d.nodes[node]
+    cdef size_t raw = nd.end - nd.start - 2
+    cdef long m
+    cdef char* s
+    if not nd.esc:
+        n[0] = raw
+        return d.buf + nd.start + 1
+    if raw + K8S_JSON_PADDING > d.scratch_cap:
+        s = <char*>realloc(d.scratch, raw + K8S_JSON_PADDING)
+        if s == NULL:
+            return NULL
+        d.scratch = s
+        d.scratch_cap = raw + K8S_JSON_PADDING
+    m = k8s_unescape(d.stage1, d.buf + nd.start + 1, d.scratch)
+    if m < 0:
+        return NULL
+    n[0] = <size_t>m
+    return d.scratch
+
+
+cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n) noexcept nogil:
+    cdef jnode* nd = &d.nodes[node]
+    cdef size_t m = 0
+    cdef const char* t
+    if not nd.esc:
+        return nd.end - nd.start - 2 == n and memcmp(d.buf + nd.start + 1, s, n) == 0
+    t = jstr(d, node, &m)
+    return t != NULL and m == n and memcmp(t, s, n) == 0
+
+
+cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen) noexcept nogil:
+    """Value node of the first member `key` of object `obj`, or 0."""
+    cdef uint32_t k
+    if obj == 0 or d.nodes[obj].kind != J_OBJ or d.nodes[obj].count == 0:
+        return 0
+    k = obj + 1
+    while k:
+        if jstr_eq(d, k, key, klen):
+            return k + 1
+        k = d.nodes[k].next
+    return 0
+
+
+cdef uint32_t jpath(jdoc* d, uint32_t node, const char* path) noexcept nogil:
+    """Follow a dot-separated chain of object keys from `node`; 0 when any step is missing."""
+    cdef const char* s = path
+    cdef const char* dot
+    while node and s[0]:
+        dot = strchr(s, b'.')
+        if dot == NULL:
+            return jget(d, node, s, strlen(s))
+        node = jget(d, node, s, dot - s)
+        s = dot + 1
+    return node
+
+
+cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
+    """Append the unescaped text of a string/key node."""
+    cdef jnode* nd = &d.nodes[node]
+    cdef size_t raw = nd.end - nd.start - 2
+    cdef long m
+    if not nd.esc:
+        return sbuf_append(out, d.buf + nd.start + 1, raw)
+    if sbuf_reserve(out, raw + K8S_JSON_PADDING) != 0:
+        return -1
+    m = k8s_unescape(d.stage1, d.buf + nd.start + 1, out.p + out.len)
+    if m < 0:
+        return -1
+    out.len += <size_t>m
+    return 0
+
+
+cdef int jappend_raw(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
+    """Append the compact JSON text of any node (raw source text, whitespace removed)."""
+    cdef jnode* nd = &d.nodes[node]
+    cdef size_t n = nd.end - nd.start
+    cdef long m
+    if d.compact or nd.kind != J_OBJ and nd.kind != J_ARR:
+        return sbuf_append(out, d.buf + nd.start, n)
+    if sbuf_reserve(out, n + K8S_JSON_PADDING) != 0:
+        return -1
+    m = k8s_minify(d.buf + nd.start, n, out.p + out.len)
+    if m < 0:
+        return -1
+    out.len += <size_t>m
+    return 0
+
+
+cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
+    """k8saudit's value-as-string: a string's text, anything else its compact JSON."""
+    if d.nodes[node].kind == J_STR:
+        return jappend_str(d, node, out)
+    return jappend_raw(d, node, out)
+
+
+# ---- Python-level helpers (tests, fuzzing); never used on the hot path.
+
+cdef class Index:
+    """A parsed JSON document, for tests: `Index(b'...').text('a.b')`."""
+    cdef jdoc d
+    cdef public int error
+
+    def __cinit__(self, bytes data):
+        if jdoc_init(&self.d) != 0:
+            raise MemoryError()
+        self.error = jdoc_parse(&self.d, data, len(data))
+
+    def __dealloc__(self):
+        jdoc_free(&self.d)
+
+    @property
+    def ok(self):
+        return self.error == 0
+
+    @property
+    def compact(self):
+        return bool(self.d.compact)
+
+    def text(self, str path):
+        """value-as-string at a dot path from the root, or None when absent/invalid."""
+        cdef sbuf out
+        cdef uint32_t node
+        if self.error:
+            return None
+        node = jpath(&self.d, 1, path.encode()) if path else 1
+        if node == 0:
+            return None
+        out.p = NULL
+        out.len = 0
+        out.cap = 0
+        try:
+            if jappend_text(&self.d, node, &out) != 0:
+                return None
+            return out.p[:out.len].decode('utf-8', 'surrogateescape')
+        finally:
+            free(out.p)
