@@ -1,0 +1,2131 @@
+/*
+ * falco_host: a small Falco-like host for Falco plugins (plugin API 3.x).
+ *
+ * It loads a plugin library the way Falco >= 0.42 does (dlopen RTLD_LOCAL|RTLD_NOW,
+ * one dlsym("plugin_" + name) per API entry) and drives it through the same calls,
+ * checking the plugin's side of the contract on the way. Written for the k8saudit-ovh
+ * tests from the interface description in shared/spec/plugin-abi.md.
+ *
+ *   falco_host LIB info
+ *   falco_host LIB replay  [--config JSON] [--open PARAMS] [--field SPEC]... [--fields-file F]
+ *                          [--cycles N] [--reload] [--max-events N] [--quiet] [--to-string]
+ *                          [--metrics-thread] [--max-seconds S] [--arg-default max|zero]
+ *                          [--expect-init-fail] [--expect-open-fail]
+ *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
+ *                          [--arg-default max|zero] [--threads K] [--repeat R]
+ *   falco_host LIB bench   --events F [--field SPEC]... [--fields-file F] [--config JSON]
+ *                          [--arg-default max|zero] [--iterations R]
+ *
+ * Exit codes: 0 success; 1 contract violation (message "falco_host: ERROR: ..." on stderr);
+ * 2 init failed; 3 open failed; 64 usage error.
+ *
+ * C11, POSIX; links with -ldl -lpthread only.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "falco_plugin_abi.h"
+
+#define HOST_API_MAJOR 3u
+#define HOST_API_MINOR 12u
+#define HOST_API_PATCH 0u
+
+#define EXIT_CONTRACT 1
+#define EXIT_INIT 2
+#define EXIT_OPEN 3
+#define EXIT_USAGE 64
+
+/* ------------------------------------------------------------------------------------ */
+/* errors                                                                                */
+
+static void die(const char* fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char* fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("falco_host: ERROR: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    exit(EXIT_CONTRACT);
+}
+
+static void usage_error(const char* fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void usage_error(const char* fmt, ...)
+{
+    va_list ap;
+    fputs("falco_host: usage error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nusage: falco_host LIB info|replay|extract|bench [options] (see the source header)\n",
+          stderr);
+    exit(EXIT_USAGE);
+}
+
+static void* xmalloc(size_t n)
+{
+    void* p = malloc(n ? n : 1);
+    if (!p) die("out of memory");
+    return p;
+}
+
+static void* xcalloc(size_t n, size_t sz)
+{
+    void* p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p) die("out of memory");
+    return p;
+}
+
+static void* xrealloc(void* p, size_t n)
+{
+    void* q = realloc(p, n ? n : 1);
+    if (!q) die("out of memory");
+    return q;
+}
+
+static char* xstrdup(const char* s)
+{
+    size_t n = strlen(s);
+    char* p = xmalloc(n + 1);
+    memcpy(p, s, n + 1);
+    return p;
+}
+
+static char* xstrndup(const char* s, size_t n)
+{
+    char* p = xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* growable string buffer and JSON output                                                */
+
+typedef struct sbuf {
+    char* p;
+    size_t n;
+    size_t cap;
+} sbuf;
+
+static void sb_reserve(sbuf* b, size_t extra)
+{
+    if (b->n + extra + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra + 1) cap *= 2;
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+static void sb_putn(sbuf* b, const char* s, size_t n)
+{
+    sb_reserve(b, n);
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_puts(sbuf* b, const char* s) { sb_putn(b, s, strlen(s)); }
+
+static void sb_putc(sbuf* b, char c) { sb_putn(b, &c, 1); }
+
+static void sb_printf(sbuf* b, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf* b, const char* fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) die("vsnprintf failed");
+    sb_reserve(b, (size_t)n);
+    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->n += (size_t)n;
+}
+
+static void sb_free(sbuf* b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
+
+static void sb_clear(sbuf* b)
+{
+    b->n = 0;
+    if (b->p) b->p[0] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence starting at s (n bytes available), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char* s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && s[1] > 0x9F) return 0; /* surrogates */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+        if (c == 0xF4 && s[1] > 0x8F) return 0; /* > U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/*
+ * JSON string, in the style of Python's json.dumps(ensure_ascii=False): escapes '"', '\\',
+ * \b \f \n \r \t, other control characters as \u00xx (lowercase hex); everything else raw.
+ * Bytes that are not valid UTF-8 are written as U+FFFD so the output stays valid UTF-8.
+ */
+static void sb_json_strn(sbuf* b, const char* s, size_t n)
+{
+    const unsigned char* u = (const unsigned char*)s;
+    sb_reserve(b, n + 2);
+    sb_putc(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        /* copy a run of characters that need no escaping */
+        while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) {
+            sb_putn(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = u[i];
+        if (c == '"') {
+            sb_putn(b, "\\\"", 2);
+            i++;
+        } else if (c == '\\') {
+            sb_putn(b, "\\\\", 2);
+            i++;
+        } else if (c < 0x20) {
+            switch (c) {
+            case '\b': sb_putn(b, "\\b", 2); break;
+            case '\f': sb_putn(b, "\\f", 2); break;
+            case '\n': sb_putn(b, "\\n", 2); break;
+            case '\r': sb_putn(b, "\\r", 2); break;
+            case '\t': sb_putn(b, "\\t", 2); break;
+            default: sb_printf(b, "\\u%04x", (unsigned)c); break;
+            }
+            i++;
+        } else {
+            size_t l = utf8_seq_len(u + i, n - i);
+            if (l == 0) {
+                sb_putn(b, "\xEF\xBF\xBD", 3);
+                i++;
+            } else {
+                sb_putn(b, s + i, l);
+                i += l;
+            }
+        }
+    }
+    sb_putc(b, '"');
+}
+
+static void sb_json_str(sbuf* b, const char* s) { sb_json_strn(b, s, strlen(s)); }
+
+static void out_sbuf(const sbuf* b)
+{
+    if (b->n && fwrite(b->p, 1, b->n, stdout) != b->n) die("write to stdout failed");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* a small strict JSON parser (RFC 8259) producing a tree                                */
+
+enum { JT_NULL, JT_BOOL, JT_NUM, JT_STR, JT_ARR, JT_OBJ };
+
+typedef struct jv {
+    int t;
+    int b;            /* JT_BOOL */
+    char* s;          /* JT_STR: decoded text; JT_NUM: raw token text */
+    size_t slen;
+    struct jv* items; /* JT_ARR / JT_OBJ */
+    char** keys;      /* JT_OBJ only */
+    size_t n;
+} jv;
+
+typedef struct jparser {
+    const char* p;
+    const char* end;
+    const char* err;
+    int depth;
+} jparser;
+
+#define JSON_MAX_DEPTH 128
+
+static void jv_free(jv* v)
+{
+    if (!v) return;
+    free(v->s);
+    for (size_t i = 0; i < v->n; i++) {
+        jv_free(&v->items[i]);
+        if (v->keys) free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    memset(v, 0, sizeof *v);
+}
+
+static void jp_ws(jparser* jp)
+{
+    while (jp->p < jp->end &&
+           (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r'))
+        jp->p++;
+}
+
+static int jp_fail(jparser* jp, const char* msg)
+{
+    if (!jp->err) jp->err = msg;
+    return -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int jp_hex4(jparser* jp, unsigned* out)
+{
+    if (jp->end - jp->p < 4) return jp_fail(jp, "truncated \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(jp->p[i]);
+        if (h < 0) return jp_fail(jp, "bad \\u escape");
+        v = v * 16u + (unsigned)h;
+    }
+    jp->p += 4;
+    *out = v;
+    return 0;
+}
+
+static void sb_utf8(sbuf* b, unsigned cp)
+{
+    char t[4];
+    if (cp < 0x80) {
+        t[0] = (char)cp;
+        sb_putn(b, t, 1);
+    } else if (cp < 0x800) {
+        t[0] = (char)(0xC0 | (cp >> 6));
+        t[1] = (char)(0x80 | (cp & 0x3F));
+        sb_putn(b, t, 2);
+    } else if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | (cp >> 12));
+        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F));
+        sb_putn(b, t, 3);
+    } else {
+        t[0] = (char)(0xF0 | (cp >> 18));
+        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[3] = (char)(0x80 | (cp & 0x3F));
+        sb_putn(b, t, 4);
+    }
+}
+
+/* parses a string starting at the opening quote; result is malloc'ed */
+static int jp_string(jparser* jp, char** out, size_t* outlen)
+{
+    sbuf b = {0};
+    jp->p++; /* opening quote */
+    for (;;) {
+        if (jp->p >= jp->end) {
+            sb_free(&b);
+            return jp_fail(jp, "unterminated string");
+        }
+        unsigned char c = (unsigned char)*jp->p;
+        if (c == '"') {
+            jp->p++;
+            break;
+        }
+        if (c < 0x20) {
+            sb_free(&b);
+            return jp_fail(jp, "control character in string");
+        }
+        if (c == '\\') {
+            jp->p++;
+            if (jp->p >= jp->end) {
+                sb_free(&b);
+                return jp_fail(jp, "unterminated escape");
+            }
+            char e = *jp->p++;
+            switch (e) {
+            case '"': sb_putc(&b, '"'); break;
+            case '\\': sb_putc(&b, '\\'); break;
+            case '/': sb_putc(&b, '/'); break;
+            case 'b': sb_putc(&b, '\b'); break;
+            case 'f': sb_putc(&b, '\f'); break;
+            case 'n': sb_putc(&b, '\n'); break;
+            case 'r': sb_putc(&b, '\r'); break;
+            case 't': sb_putc(&b, '\t'); break;
+            case 'u': {
+                unsigned cp;
+                if (jp_hex4(jp, &cp)) {
+                    sb_free(&b);
+                    return -1;
+                }
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    unsigned lo;
+                    if (jp->end - jp->p < 2 || jp->p[0] != '\\' || jp->p[1] != 'u') {
+                        sb_free(&b);
+                        return jp_fail(jp, "lone high surrogate");
+                    }
+                    jp->p += 2;
+                    if (jp_hex4(jp, &lo)) {
+                        sb_free(&b);
+                        return -1;
+                    }
+                    if (lo < 0xDC00 || lo > 0xDFFF) {
+                        sb_free(&b);
+                        return jp_fail(jp, "bad low surrogate");
+                    }
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    sb_free(&b);
+                    return jp_fail(jp, "lone low surrogate");
+                }
+                sb_utf8(&b, cp);
+                break;
+            }
+            default:
+                sb_free(&b);
+                return jp_fail(jp, "bad escape");
+            }
+            continue;
+        }
+        size_t l = utf8_seq_len((const unsigned char*)jp->p, (size_t)(jp->end - jp->p));
+        if (l == 0) {
+            sb_free(&b);
+            return jp_fail(jp, "invalid UTF-8 in string");
+        }
+        sb_putn(&b, jp->p, l);
+        jp->p += l;
+    }
+    if (!b.p) sb_reserve(&b, 0);
+    *out = b.p;
+    *outlen = b.n;
+    return 0;
+}
+
+static int jp_number(jparser* jp, jv* v)
+{
+    const char* s = jp->p;
+    const char* p = s;
+    if (p < jp->end && *p == '-') p++;
+    if (p >= jp->end) return jp_fail(jp, "bad number");
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < jp->end && *p >= '0' && *p <= '9') p++;
+    } else {
+        return jp_fail(jp, "bad number");
+    }
+    if (p < jp->end && *p == '.') {
+        p++;
+        if (p >= jp->end || *p < '0' || *p > '9') return jp_fail(jp, "bad fraction");
+        while (p < jp->end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < jp->end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < jp->end && (*p == '+' || *p == '-')) p++;
+        if (p >= jp->end || *p < '0' || *p > '9') return jp_fail(jp, "bad exponent");
+        while (p < jp->end && *p >= '0' && *p <= '9') p++;
+    }
+    v->t = JT_NUM;
+    v->s = xstrndup(s, (size_t)(p - s));
+    v->slen = (size_t)(p - s);
+    jp->p = p;
+    return 0;
+}
+
+static int jp_value(jparser* jp, jv* v);
+
+static int jp_push(jv* v, size_t* cap)
+{
+    if (v->n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        v->items = xrealloc(v->items, *cap * sizeof(jv));
+        if (v->t == JT_OBJ) v->keys = xrealloc(v->keys, *cap * sizeof(char*));
+    }
+    memset(&v->items[v->n], 0, sizeof(jv));
+    if (v->t == JT_OBJ) v->keys[v->n] = NULL;
+    return 0;
+}
+
+static int jp_value(jparser* jp, jv* v)
+{
+    memset(v, 0, sizeof *v);
+    jp_ws(jp);
+    if (jp->p >= jp->end) return jp_fail(jp, "unexpected end of input");
+    char c = *jp->p;
+    if (c == '{' || c == '[') {
+        if (++jp->depth > JSON_MAX_DEPTH) return jp_fail(jp, "nesting too deep");
+        int is_obj = (c == '{');
+        size_t cap = 0;
+        v->t = is_obj ? JT_OBJ : JT_ARR;
+        jp->p++;
+        jp_ws(jp);
+        if (jp->p < jp->end && *jp->p == (is_obj ? '}' : ']')) {
+            jp->p++;
+            jp->depth--;
+            return 0;
+        }
+        for (;;) {
+            jp_push(v, &cap);
+            if (is_obj) {
+                jp_ws(jp);
+                if (jp->p >= jp->end || *jp->p != '"') return jp_fail(jp, "expected object key");
+                size_t kl;
+                if (jp_string(jp, &v->keys[v->n], &kl)) return -1;
+                v->n++; /* own the key even if the value fails */
+                jp_ws(jp);
+                if (jp->p >= jp->end || *jp->p != ':') return jp_fail(jp, "expected ':'");
+                jp->p++;
+                if (jp_value(jp, &v->items[v->n - 1])) return -1;
+            } else {
+                v->n++;
+                if (jp_value(jp, &v->items[v->n - 1])) return -1;
+            }
+            jp_ws(jp);
+            if (jp->p >= jp->end) return jp_fail(jp, "unexpected end of input");
+            if (*jp->p == ',') {
+                jp->p++;
+                continue;
+            }
+            if (*jp->p == (is_obj ? '}' : ']')) {
+                jp->p++;
+                break;
+            }
+            return jp_fail(jp, is_obj ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+        jp->depth--;
+        return 0;
+    }
+    if (c == '"') {
+        v->t = JT_STR;
+        return jp_string(jp, &v->s, &v->slen);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) return jp_number(jp, v);
+    size_t left = (size_t)(jp->end - jp->p);
+    if (left >= 4 && memcmp(jp->p, "true", 4) == 0) {
+        v->t = JT_BOOL;
+        v->b = 1;
+        jp->p += 4;
+        return 0;
+    }
+    if (left >= 5 && memcmp(jp->p, "false", 5) == 0) {
+        v->t = JT_BOOL;
+        v->b = 0;
+        jp->p += 5;
+        return 0;
+    }
+    if (left >= 4 && memcmp(jp->p, "null", 4) == 0) {
+        v->t = JT_NULL;
+        jp->p += 4;
+        return 0;
+    }
+    return jp_fail(jp, "unexpected character");
+}
+
+/* Parses a whole document. Returns 0 on success; on failure *err is set (static text). */
+static int json_parse(const char* text, size_t n, jv* out, const char** err)
+{
+    jparser jp = {text, text + n, NULL, 0};
+    if (jp_value(&jp, out) == 0) {
+        jp_ws(&jp);
+        if (jp.p == jp.end) return 0;
+        jp_fail(&jp, "trailing characters after the JSON value");
+    }
+    jv_free(out);
+    *err = jp.err ? jp.err : "invalid JSON";
+    return -1;
+}
+
+static const jv* jv_get(const jv* o, const char* key)
+{
+    if (!o || o->t != JT_OBJ) return NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->keys[i], key) == 0) return &o->items[i];
+    return NULL;
+}
+
+/* Writes a validated JSON text without insignificant whitespace (all tokens kept as is). */
+static void sb_json_minified(sbuf* b, const char* s)
+{
+    int in_str = 0;
+    for (const char* p = s; *p; p++) {
+        char c = *p;
+        if (in_str) {
+            sb_putc(b, c);
+            if (c == '\\' && p[1]) {
+                p++;
+                sb_putc(b, *p);
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+            sb_putc(b, c);
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            sb_putc(b, c);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* plugin loading                                                                        */
+
+/* Every name the host looks up (plugin-abi.md 2.1), in that order. */
+static const char* const API_NAMES[] = {
+    "get_required_api_version", "get_version", "get_last_error", "get_name",
+    "get_description", "get_contact", "get_init_schema", "init", "destroy", "get_id",
+    "get_event_source", "open", "close", "next_batch", "get_progress", "list_open_params",
+    "event_to_string", "get_fields", "extract_fields", "get_extract_event_sources",
+    "get_extract_event_types", "get_parse_event_types", "get_parse_event_sources",
+    "parse_event", "get_async_event_sources", "get_async_events", "set_async_event_handler",
+    "dump_state", "set_config", "get_metrics", "capture_open", "capture_close",
+    "get_required_event_schema_version",
+};
+#define N_API_NAMES (sizeof(API_NAMES) / sizeof(API_NAMES[0]))
+
+static const char* const REQUIRED_NAMES[] = {
+    /* every plugin */
+    "get_required_api_version", "get_version", "get_name", "get_description", "get_contact",
+    "init", "destroy", "get_last_error",
+    /* sourcing */
+    "get_id", "get_event_source", "open", "close", "next_batch",
+    /* extraction */
+    "get_fields", "extract_fields",
+};
+#define N_REQUIRED_NAMES (sizeof(REQUIRED_NAMES) / sizeof(REQUIRED_NAMES[0]))
+
+typedef struct field_def {
+    char* name;
+    char* type;
+    uint32_t ftype;
+    int is_list;
+    int is_index;
+    int is_key;
+    int is_required;
+} field_def;
+
+typedef struct plugin {
+    void* handle;      /* the handle whose symbols are used */
+    void* handle_reg;  /* a first registration (replay emulates Falco's two), or NULL */
+    void* sym[N_API_NAMES];
+
+    const char* (*get_required_api_version)(void);
+    const char* (*get_version)(void);
+    const char* (*get_last_error)(ss_plugin_t*);
+    const char* (*get_name)(void);
+    const char* (*get_description)(void);
+    const char* (*get_contact)(void);
+    const char* (*get_init_schema)(ss_plugin_schema_type*);
+    ss_plugin_t* (*init)(const ss_plugin_init_input*, ss_plugin_rc*);
+    void (*destroy)(ss_plugin_t*);
+    uint32_t (*get_id)(void);
+    const char* (*get_event_source)(void);
+    ss_instance_t* (*open)(ss_plugin_t*, const char*, ss_plugin_rc*);
+    void (*close)(ss_plugin_t*, ss_instance_t*);
+    ss_plugin_rc (*next_batch)(ss_plugin_t*, ss_instance_t*, uint32_t*, ss_plugin_event***);
+    const char* (*event_to_string)(ss_plugin_t*, const ss_plugin_event_input*);
+    const char* (*get_fields)(void);
+    ss_plugin_rc (*extract_fields)(ss_plugin_t*, const ss_plugin_event_input*,
+                                   const ss_plugin_field_extract_input*);
+    const char* (*get_extract_event_sources)(void);
+    ss_plugin_metric* (*get_metrics)(ss_plugin_t*, uint32_t*);
+
+    /* copies of the metadata */
+    char* name;
+    char* version;
+    char* required_api_version;
+    char* description;
+    char* contact;
+    char* event_source;
+    uint32_t id;
+    char* fields_json;
+    char* init_schema; /* NULL when none */
+    int schema_type;
+    char* extract_event_sources; /* NULL when the symbol is missing or returns NULL/"" */
+    field_def* fields;
+    size_t nfields;
+} plugin;
+
+static int sym_index(const char* name)
+{
+    for (size_t i = 0; i < N_API_NAMES; i++)
+        if (strcmp(API_NAMES[i], name) == 0) return (int)i;
+    return -1;
+}
+
+#define BIND(p, member)                                                      \
+    do {                                                                     \
+        void* s_ = (p)->sym[sym_index(#member)];                             \
+        memcpy(&(p)->member, &s_, sizeof s_);                                \
+    } while (0)
+
+/* Parses "A.B.C" (optionally followed by '-' or '+' and anything), 1 on success. */
+static int parse_version3(const char* s, unsigned v[3])
+{
+    const char* p = s;
+    for (int i = 0; i < 3; i++) {
+        if (*p < '0' || *p > '9') return 0;
+        unsigned long x = 0;
+        while (*p >= '0' && *p <= '9') {
+            x = x * 10 + (unsigned long)(*p - '0');
+            if (x > UINT32_MAX) return 0;
+            p++;
+        }
+        v[i] = (unsigned)x;
+        if (i < 2) {
+            if (*p != '.') return 0;
+            p++;
+        }
+    }
+    return *p == '\0' || *p == '-' || *p == '+';
+}
+
+typedef const char* (*str_fn)(void);
+
+/* Calls a stateless string function twice; both answers must be the same non-NULL text. */
+static char* call_stable(str_fn fn, const char* what)
+{
+    const char* a = fn();
+    if (!a) die("plugin_%s returned NULL", what);
+    char* first = xstrdup(a);
+    const char* b = fn();
+    if (!b) die("plugin_%s returned NULL on its second call", what);
+    if (strcmp(first, b) != 0)
+        die("plugin_%s is not stable: '%s' then '%s'", what, first, b);
+    return first;
+}
+
+static const char* const FIELD_TYPES[] = {"string", "uint64", "reltime", "abstime",
+                                          "bool",   "ipaddr", "ipnet"};
+static const uint32_t FIELD_FTYPES[] = {FTYPE_STRING, FTYPE_UINT64, FTYPE_RELTIME,
+                                        FTYPE_ABSTIME, FTYPE_BOOL, FTYPE_IPADDR, FTYPE_IPNET};
+
+static int opt_bool(const jv* o, const char* key, const char* ctx, const char* fname)
+{
+    const jv* v = jv_get(o, key);
+    if (!v) return 0;
+    if (v->t != JT_BOOL) die("get_fields: %s.%s of field '%s' is not a boolean", ctx, key, fname);
+    return v->b;
+}
+
+/* Validates the get_fields JSON as libsinsp does at load, and builds the field table. */
+static void parse_fields(plugin* p)
+{
+    jv root;
+    const char* err;
+    if (json_parse(p->fields_json, strlen(p->fields_json), &root, &err))
+        die("get_fields: invalid JSON: %s", err);
+    if (root.t != JT_ARR) die("get_fields: not a JSON array");
+    if (root.n == 0) die("get_fields: no fields");
+    p->fields = xcalloc(root.n, sizeof(field_def));
+    p->nfields = root.n;
+    for (size_t i = 0; i < root.n; i++) {
+        const jv* f = &root.items[i];
+        field_def* d = &p->fields[i];
+        if (f->t != JT_OBJ) die("get_fields: entry %zu is not an object", i);
+        const jv* name = jv_get(f, "name");
+        if (!name || name->t != JT_STR || name->slen == 0)
+            die("get_fields: entry %zu has no name", i);
+        d->name = xstrdup(name->s);
+        const jv* type = jv_get(f, "type");
+        if (!type || type->t != JT_STR) die("get_fields: field '%s' has no type", d->name);
+        size_t k;
+        for (k = 0; k < sizeof(FIELD_TYPES) / sizeof(FIELD_TYPES[0]); k++)
+            if (strcmp(type->s, FIELD_TYPES[k]) == 0) break;
+        if (k == sizeof(FIELD_TYPES) / sizeof(FIELD_TYPES[0]))
+            die("get_fields: field '%s' has an invalid type '%s'", d->name, type->s);
+        d->type = xstrdup(type->s);
+        d->ftype = FIELD_FTYPES[k];
+        const jv* desc = jv_get(f, "desc");
+        if (!desc || desc->t != JT_STR || desc->slen == 0)
+            die("get_fields: field '%s' has no desc", d->name);
+        const jv* disp = jv_get(f, "display");
+        if (disp && disp->t != JT_STR) die("get_fields: display of '%s' is not a string", d->name);
+        d->is_list = opt_bool(f, "isList", "field", d->name);
+        (void)opt_bool(f, "addOutput", "field", d->name);
+        const jv* arg = jv_get(f, "arg");
+        if (arg) {
+            if (arg->t != JT_OBJ) die("get_fields: arg of field '%s' is not an object", d->name);
+            d->is_required = opt_bool(arg, "isRequired", "arg", d->name);
+            d->is_index = opt_bool(arg, "isIndex", "arg", d->name);
+            d->is_key = opt_bool(arg, "isKey", "arg", d->name);
+            if (d->is_required && !d->is_index && !d->is_key)
+                die("get_fields: field '%s' requires an argument that is neither index nor key",
+                    d->name);
+        }
+        const jv* props = jv_get(f, "properties");
+        if (props && props->t != JT_NULL) {
+            if (props->t != JT_ARR)
+                die("get_fields: properties of '%s' is not an array", d->name);
+            for (size_t j = 0; j < props->n; j++)
+                if (props->items[j].t != JT_STR)
+                    die("get_fields: a property of '%s' is not a string", d->name);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->fields[j].name, d->name) == 0)
+                die("get_fields: field '%s' is declared twice", d->name);
+    }
+    jv_free(&root);
+}
+
+static char* fetch_init_schema(plugin* p, int* type_out)
+{
+    if (!p->get_init_schema) {
+        *type_out = SS_PLUGIN_SCHEMA_NONE;
+        return NULL;
+    }
+    ss_plugin_schema_type t = SS_PLUGIN_SCHEMA_NONE;
+    const char* s = p->get_init_schema(&t);
+    *type_out = (int)t;
+    if (t != SS_PLUGIN_SCHEMA_NONE && t != SS_PLUGIN_SCHEMA_JSON)
+        die("get_init_schema: unknown schema type %d", (int)t);
+    if (!s || !*s || t == SS_PLUGIN_SCHEMA_NONE) return NULL;
+    return xstrdup(s);
+}
+
+/* Loads the library and performs everything Falco does at registration time. */
+static void* open_and_bind(const char* path)
+{
+    void* h = dlopen(path, RTLD_LOCAL | RTLD_NOW);
+    if (!h) {
+        const char* e = dlerror();
+        die("dlopen(%s) failed: %s", path, e ? e : "unknown error");
+    }
+    return h;
+}
+
+static void resolve(plugin* p, void* h)
+{
+    for (size_t i = 0; i < N_API_NAMES; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "plugin_%s", API_NAMES[i]);
+        dlerror();
+        p->sym[i] = dlsym(h, name);
+    }
+    for (size_t i = 0; i < N_REQUIRED_NAMES; i++)
+        if (!p->sym[sym_index(REQUIRED_NAMES[i])])
+            die("required symbol plugin_%s is missing", REQUIRED_NAMES[i]);
+    BIND(p, get_required_api_version);
+    BIND(p, get_version);
+    BIND(p, get_last_error);
+    BIND(p, get_name);
+    BIND(p, get_description);
+    BIND(p, get_contact);
+    BIND(p, get_init_schema);
+    BIND(p, init);
+    BIND(p, destroy);
+    BIND(p, get_id);
+    BIND(p, get_event_source);
+    BIND(p, open);
+    BIND(p, close);
+    BIND(p, next_batch);
+    BIND(p, event_to_string);
+    BIND(p, get_fields);
+    BIND(p, extract_fields);
+    BIND(p, get_extract_event_sources);
+    BIND(p, get_metrics);
+}
+
+static void free_metadata(plugin* p)
+{
+    free(p->name);
+    free(p->version);
+    free(p->required_api_version);
+    free(p->description);
+    free(p->contact);
+    free(p->event_source);
+    free(p->fields_json);
+    free(p->init_schema);
+    free(p->extract_event_sources);
+    for (size_t i = 0; i < p->nfields; i++) {
+        free(p->fields[i].name);
+        free(p->fields[i].type);
+    }
+    free(p->fields);
+    p->name = p->version = p->required_api_version = p->description = p->contact = NULL;
+    p->event_source = p->fields_json = p->init_schema = p->extract_event_sources = NULL;
+    p->fields = NULL;
+    p->nfields = 0;
+}
+
+static void check_capabilities_and_metadata(plugin* p)
+{
+    /* API version first, as plugin_loader.c does */
+    char* req = call_stable(p->get_required_api_version, "get_required_api_version");
+    unsigned rv[3];
+    if (!parse_version3(req, rv)) die("invalid required API version '%s'", req);
+    if (rv[0] != HOST_API_MAJOR)
+        die("required API version %s: major versions disagree with host %u.%u.%u", req,
+            HOST_API_MAJOR, HOST_API_MINOR, HOST_API_PATCH);
+    if (HOST_API_MINOR < rv[1])
+        die("required API version %s: host minor %u is less than the requested one", req,
+            HOST_API_MINOR);
+    if (HOST_API_MINOR == rv[1] && HOST_API_PATCH < rv[2])
+        die("required API version %s: host patch %u is less than the requested one", req,
+            HOST_API_PATCH);
+
+    char* name = call_stable(p->get_name, "get_name");
+    char* desc = call_stable(p->get_description, "get_description");
+    char* contact = call_stable(p->get_contact, "get_contact");
+    char* version = call_stable(p->get_version, "get_version");
+    unsigned vv[3];
+    if (!parse_version3(version, vv)) die("plugin provided an invalid version string '%s'", version);
+    if (!*name) die("plugin_get_name returned an empty name");
+
+    uint32_t id = p->get_id();
+    if (p->get_id() != id) die("plugin_get_id is not stable");
+    char* src = call_stable(p->get_event_source, "get_event_source");
+    if ((id != 0) != (src[0] != '\0'))
+        die("sourcing capability is broken: id %" PRIu32 " with event source '%s'", id, src);
+    if (strcmp(src, "syscall") == 0) die("event source 'syscall' is reserved");
+
+    char* fields = call_stable(p->get_fields, "get_fields");
+
+    char* ees = NULL;
+    if (p->get_extract_event_sources) {
+        const char* a = p->get_extract_event_sources();
+        const char* b = p->get_extract_event_sources();
+        if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+            die("plugin_get_extract_event_sources is not stable");
+        if (a && *a) {
+            jv v;
+            const char* err;
+            if (json_parse(a, strlen(a), &v, &err))
+                die("get_extract_event_sources: invalid JSON: %s", err);
+            if (v.t != JT_ARR) die("get_extract_event_sources: not a JSON array");
+            for (size_t i = 0; i < v.n; i++)
+                if (v.items[i].t != JT_STR)
+                    die("get_extract_event_sources: entry %zu is not a string", i);
+            jv_free(&v);
+            ees = xstrdup(a);
+        }
+    }
+
+    int st1, st2;
+    char* schema = fetch_init_schema(p, &st1);
+    char* schema2 = fetch_init_schema(p, &st2);
+    if (st1 != st2 || (schema == NULL) != (schema2 == NULL) ||
+        (schema && strcmp(schema, schema2) != 0))
+        die("plugin_get_init_schema is not stable");
+    free(schema2);
+    if (schema && st1 == SS_PLUGIN_SCHEMA_JSON) {
+        jv v;
+        const char* err;
+        if (json_parse(schema, strlen(schema), &v, &err))
+            die("get_init_schema: invalid JSON: %s", err);
+        if (v.t != JT_OBJ) die("get_init_schema: the schema is not a JSON object");
+        jv_free(&v);
+    }
+
+    free_metadata(p);
+    p->required_api_version = req;
+    p->name = name;
+    p->description = desc;
+    p->contact = contact;
+    p->version = version;
+    p->id = id;
+    p->event_source = src;
+    p->fields_json = fields;
+    p->extract_event_sources = ees;
+    p->init_schema = schema;
+    p->schema_type = st1;
+    parse_fields(p);
+}
+
+/* One registration: dlopen, symbol resolution, version/capability checks, metadata. */
+static void plugin_load(plugin* p, const char* path, int registrations)
+{
+    if (registrations > 1) {
+        /* Falco registers the library once in its offline inspector and once in the live
+         * one: two dlopen of the same file, load-time calls on both, init on the second. */
+        p->handle_reg = open_and_bind(path);
+        resolve(p, p->handle_reg);
+        check_capabilities_and_metadata(p);
+    }
+    p->handle = open_and_bind(path);
+    resolve(p, p->handle);
+    check_capabilities_and_metadata(p);
+}
+
+static void plugin_unload(plugin* p)
+{
+    free_metadata(p);
+    if (p->handle && dlclose(p->handle) != 0) die("dlclose failed: %s", dlerror());
+    if (p->handle_reg && dlclose(p->handle_reg) != 0) die("dlclose failed: %s", dlerror());
+    p->handle = p->handle_reg = NULL;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* init / open                                                                           */
+
+static int g_owner_token;
+static const char* host_owner_last_error(ss_plugin_owner_t* o)
+{
+    (void)o;
+    return NULL;
+}
+
+#define RC_SENTINEL 0x5a5a5a5a
+
+/*
+ * Emulates sinsp_plugin::init: schema fetched before every init, empty config replaced by
+ * "{}" and required to be JSON when the schema is JSON. On failure returns NULL and
+ * *err_out (malloc'ed) explains, the state (if any) having been destroyed.
+ */
+static ss_plugin_t* plugin_do_init(plugin* p, const char* config, char** err_out)
+{
+    int st;
+    char* schema = fetch_init_schema(p, &st);
+    const char* cfg = config ? config : "";
+    if (schema && st == SS_PLUGIN_SCHEMA_JSON) {
+        if (!*cfg) cfg = "{}";
+        jv v;
+        const char* err;
+        if (json_parse(cfg, strlen(cfg), &v, &err)) {
+            sbuf m = {0};
+            sb_printf(&m, "init config is not valid JSON (%s)", err);
+            free(schema);
+            *err_out = m.p;
+            return NULL;
+        }
+        jv_free(&v);
+    }
+    free(schema);
+
+    /* the input struct is exactly the 3.0.0 size, heap-allocated so that a sanitizer
+     * catches a plugin reading members of later API versions */
+    ss_plugin_init_input* in = xmalloc(sizeof *in);
+    char* cfg_copy = xstrdup(cfg);
+    in->config = cfg_copy;
+    in->owner = &g_owner_token;
+    in->get_owner_last_error = host_owner_last_error;
+    in->tables = NULL;
+
+    ss_plugin_rc rc;
+    memset(&rc, 0x5a, sizeof rc);
+    ss_plugin_t* s = p->init(in, &rc);
+    free(cfg_copy);
+    free(in);
+    if ((int)rc == RC_SENTINEL) die("plugin_init did not write *rc");
+    if (rc == SS_PLUGIN_SUCCESS) {
+        if (!s) die("plugin_init returned SUCCESS with a NULL state");
+        return s;
+    }
+    if (rc != SS_PLUGIN_FAILURE) die("plugin_init returned an unexpected rc %d", (int)rc);
+    if (!s) die("plugin_init failed and returned no state, so get_last_error cannot explain");
+    const char* msg = p->get_last_error(s);
+    if (!msg || !*msg) die("plugin_init failed and get_last_error gives no explanation");
+    *err_out = xstrdup(msg);
+    p->destroy(s);
+    return NULL;
+}
+
+static char* trim_copy(const char* s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        n--;
+    return xstrndup(s, n);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* field specs and extraction                                                            */
+
+typedef struct fspec {
+    char* spec;      /* as given */
+    char* name;      /* field name */
+    char* arg;       /* argument text, NULL if no brackets */
+    size_t field_id;
+    const field_def* def;
+    uint64_t arg_index;
+    int arg_present;
+} fspec;
+
+typedef struct spec_list {
+    fspec* v;
+    size_t n;
+} spec_list;
+
+static int is_index_text(const char* s, uint64_t* out)
+{
+    if (!*s) return 0;
+    if (s[0] == '0' && s[1]) return 0;
+    uint64_t x = 0;
+    for (const char* p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return 0;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (x > (UINT64_MAX - d) / 10) return 0;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return 1;
+}
+
+/* Resolves a spec like libsinsp: name up to the first '[', argument up to the next ']'. */
+static void resolve_spec(const plugin* p, const char* text, uint64_t arg_default, fspec* out)
+{
+    memset(out, 0, sizeof *out);
+    out->spec = xstrdup(text);
+    const char* lb = strchr(text, '[');
+    if (lb) {
+        const char* rb = strchr(lb + 1, ']');
+        if (!rb) die("field spec '%s': missing ']'", text);
+        if (rb[1] != '\0') die("field spec '%s': unexpected text after ']'", text);
+        out->name = xstrndup(text, (size_t)(lb - text));
+        out->arg = xstrndup(lb + 1, (size_t)(rb - lb - 1));
+        out->arg_present = 1;
+    } else {
+        out->name = xstrdup(text);
+    }
+    size_t i;
+    for (i = 0; i < p->nfields; i++)
+        if (strcmp(p->fields[i].name, out->name) == 0) break;
+    if (i == p->nfields) die("field spec '%s': no field named '%s'", text, out->name);
+    out->field_id = i;
+    out->def = &p->fields[i];
+    out->arg_index = arg_default;
+    const field_def* d = out->def;
+    if (out->arg_present) {
+        if (!d->is_index && !d->is_key)
+            die("field spec '%s': field '%s' does not accept an argument", text, d->name);
+        uint64_t idx;
+        int numeric = is_index_text(out->arg, &idx);
+        if (d->is_index && numeric) out->arg_index = idx;
+        if (d->is_index && !d->is_key && !numeric)
+            die("field spec '%s': the argument of '%s' must be a numeric index", text, d->name);
+    } else if (d->is_required) {
+        die("field spec '%s': field '%s' requires an argument", text, d->name);
+    }
+}
+
+static void free_specs(spec_list* l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].spec);
+        free(l->v[i].name);
+        free(l->v[i].arg);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+typedef struct strlist {
+    char** v;
+    size_t n;
+} strlist;
+
+static void strlist_add(strlist* l, const char* s)
+{
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(char*));
+    l->v[l->n++] = xstrdup(s);
+}
+
+static void strlist_free(strlist* l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void build_specs(const plugin* p, const strlist* texts, uint64_t arg_default, spec_list* out)
+{
+    out->v = xcalloc(texts->n, sizeof(fspec));
+    out->n = 0;
+    for (size_t i = 0; i < texts->n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < out->n; j++)
+            if (strcmp(out->v[j].spec, texts->v[i]) == 0) dup = 1;
+        if (dup) continue;
+        resolve_spec(p, texts->v[i], arg_default, &out->v[out->n++]);
+    }
+}
+
+/* Per-thread extraction context: exactly-sized heap structs, as a 3.0 host passes them. */
+typedef struct extractor {
+    ss_plugin_field_extract_input* in;
+    ss_plugin_extract_field* f;
+    ss_plugin_event_input* ei;
+} extractor;
+
+static void extractor_init(extractor* x)
+{
+    x->in = xcalloc(1, sizeof *x->in);
+    x->f = xcalloc(1, sizeof *x->f);
+    x->ei = xcalloc(1, sizeof *x->ei);
+}
+
+static void extractor_free(extractor* x)
+{
+    free(x->in);
+    free(x->f);
+    free(x->ei);
+}
+
+static void sb_value(sbuf* b, const fspec* sp, const ss_plugin_extract_field* f, uint64_t i)
+{
+    switch (sp->def->ftype) {
+    case FTYPE_STRING: {
+        if (!f->res.str) die("extract_fields(%s): res is NULL with res_len > 0", sp->spec);
+        const char* s = f->res.str[i];
+        if (!s) die("extract_fields(%s): value %" PRIu64 " is a NULL string", sp->spec, i);
+        sb_json_str(b, s);
+        break;
+    }
+    case FTYPE_UINT64:
+    case FTYPE_RELTIME:
+    case FTYPE_ABSTIME:
+        if (!f->res.u64) die("extract_fields(%s): res is NULL with res_len > 0", sp->spec);
+        sb_printf(b, "\"%" PRIu64 "\"", f->res.u64[i]);
+        break;
+    case FTYPE_BOOL:
+        if (!f->res.boolean) die("extract_fields(%s): res is NULL with res_len > 0", sp->spec);
+        sb_puts(b, f->res.boolean[i] ? "\"true\"" : "\"false\"");
+        break;
+    case FTYPE_IPADDR:
+    case FTYPE_IPNET: {
+        if (!f->res.buf) die("extract_fields(%s): res is NULL with res_len > 0", sp->spec);
+        const ss_plugin_byte_buffer* bb = &f->res.buf[i];
+        char t[INET6_ADDRSTRLEN] = "";
+        if (bb->len == 4 && bb->ptr)
+            inet_ntop(AF_INET, bb->ptr, t, sizeof t);
+        else if (bb->len == 16 && bb->ptr)
+            inet_ntop(AF_INET6, bb->ptr, t, sizeof t);
+        else
+            die("extract_fields(%s): address of %" PRIu32 " bytes", sp->spec, bb->len);
+        sb_json_str(b, t);
+        break;
+    }
+    default:
+        die("internal: unknown field type");
+    }
+}
+
+/*
+ * One extract_fields call for one field, exactly as libsinsp makes it (num_fields 1).
+ * Appends `"spec":[values]` (with a leading ',' if *first is 0) when there are values.
+ */
+static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_plugin_event* evt,
+                        uint64_t evtnum, const char* evtsrc, const fspec* sp, sbuf* out,
+                        int* first)
+{
+    ss_plugin_event_input* ei = x->ei;
+    ei->evt = evt;
+    ei->evtnum = evtnum;
+    ei->evtsrc = evtsrc;
+    ss_plugin_extract_field* f = x->f;
+    memset(f, 0, sizeof *f);
+    f->field_id = (uint32_t)sp->field_id;
+    f->field = sp->name;
+    f->arg_key = (sp->arg_present && sp->def->is_key) ? sp->arg : NULL;
+    f->arg_index = sp->arg_index;
+    f->arg_present = (ss_plugin_bool)sp->arg_present;
+    f->ftype = sp->def->ftype;
+    f->flist = (ss_plugin_bool)sp->def->is_list;
+    ss_plugin_field_extract_input* in = x->in;
+    memset(in, 0, sizeof *in);
+    in->owner = &g_owner_token;
+    in->get_owner_last_error = host_owner_last_error;
+    in->num_fields = 1;
+    in->fields = f;
+
+    ss_plugin_rc rc = p->extract_fields(s, ei, in);
+
+    if (ei->evt != evt || ei->evtnum != evtnum || ei->evtsrc != evtsrc)
+        die("extract_fields(%s) modified the event input", sp->spec);
+    if (in->num_fields != 1 || in->fields != f)
+        die("extract_fields(%s) modified the extract input", sp->spec);
+    if (f->field_id != (uint32_t)sp->field_id || f->field != sp->name ||
+        f->arg_index != sp->arg_index || f->ftype != sp->def->ftype ||
+        f->flist != (ss_plugin_bool)sp->def->is_list ||
+        f->arg_present != (ss_plugin_bool)sp->arg_present)
+        die("extract_fields(%s) modified the input members of the field", sp->spec);
+
+    if (rc != SS_PLUGIN_SUCCESS || f->res_len == 0) return; /* "no value", as libsinsp */
+    if (!sp->def->is_list && f->res_len > 1)
+        die("extract_fields(%s): %" PRIu64 " values for a non-list field", sp->spec, f->res_len);
+    if (f->res_len > 100000000u)
+        die("extract_fields(%s): absurd res_len %" PRIu64, sp->spec, f->res_len);
+    if (!*first) sb_putc(out, ',');
+    *first = 0;
+    sb_json_str(out, sp->spec);
+    sb_puts(out, ":[");
+    for (uint64_t i = 0; i < f->res_len; i++) {
+        if (i) sb_putc(out, ',');
+        sb_value(out, sp, f, i);
+    }
+    sb_putc(out, ']');
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* files                                                                                 */
+
+static char* read_file(const char* path, size_t* len)
+{
+    FILE* fp = fopen(path, "rb");
+    if (!fp) usage_error("cannot open %s: %s", path, strerror(errno));
+    sbuf b = {0};
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, fp)) > 0) sb_putn(&b, tmp, n);
+    if (ferror(fp)) usage_error("cannot read %s", path);
+    fclose(fp);
+    if (!b.p) sb_reserve(&b, 0);
+    *len = b.n;
+    return b.p;
+}
+
+/* Splits a file into lines (without '\n' and a trailing '\r'); a final empty piece after the
+ * last newline is not a line. */
+typedef struct lines {
+    char* data;
+    const char** v;
+    size_t* len;
+    size_t n;
+} lines;
+
+static void read_lines(const char* path, lines* out)
+{
+    size_t total;
+    out->data = read_file(path, &total);
+    out->v = NULL;
+    out->len = NULL;
+    out->n = 0;
+    size_t cap = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= total; i++) {
+        if (i == total && start == total) break;
+        if (i == total || out->data[i] == '\n') {
+            size_t l = i - start;
+            if (l && out->data[start + l - 1] == '\r') l--;
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                out->v = xrealloc(out->v, cap * sizeof(char*));
+                out->len = xrealloc(out->len, cap * sizeof(size_t));
+            }
+            out->v[out->n] = out->data + start;
+            out->len[out->n] = l;
+            out->n++;
+            start = i + 1;
+        }
+    }
+}
+
+static void free_lines(lines* l)
+{
+    free(l->data);
+    free(l->v);
+    free(l->len);
+}
+
+static void read_fields_file(const char* path, strlist* out)
+{
+    lines l;
+    read_lines(path, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        char* t = xstrndup(l.v[i], l.len[i]);
+        char* tt = trim_copy(t);
+        if (*tt && tt[0] != '#') strlist_add(out, tt);
+        free(t);
+        free(tt);
+    }
+    free_lines(&l);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* options                                                                               */
+
+typedef struct options {
+    const char* config;
+    const char* open_params;
+    strlist field_texts;
+    long cycles;
+    int reload;
+    long long max_events;
+    int quiet;
+    int expect_init_fail;
+    int expect_open_fail;
+    int to_string;
+    int metrics_thread;
+    double max_seconds;
+    const char* events_path;
+    uint64_t arg_default;
+    long threads;
+    long repeat;
+    long iterations;
+} options;
+
+static long parse_long(const char* opt, const char* v, long min)
+{
+    char* end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < min) usage_error("bad value for %s: '%s'", opt, v);
+    return x;
+}
+
+static void parse_options(int argc, char** argv, int start, options* o)
+{
+    memset(o, 0, sizeof *o);
+    o->config = "{}";
+    o->open_params = "";
+    o->cycles = 1;
+    o->max_events = -1;
+    o->arg_default = UINT64_MAX;
+    o->threads = 1;
+    o->repeat = 1;
+    o->iterations = 1;
+    for (int i = start; i < argc; i++) {
+        const char* a = argv[i];
+#define NEED_VALUE()                                                 \
+    do {                                                             \
+        if (i + 1 >= argc) usage_error("option %s needs a value", a); \
+    } while (0)
+        if (strcmp(a, "--config") == 0) {
+            NEED_VALUE();
+            o->config = argv[++i];
+        } else if (strcmp(a, "--open") == 0) {
+            NEED_VALUE();
+            o->open_params = argv[++i];
+        } else if (strcmp(a, "--field") == 0) {
+            NEED_VALUE();
+            strlist_add(&o->field_texts, argv[++i]);
+        } else if (strcmp(a, "--fields-file") == 0) {
+            NEED_VALUE();
+            read_fields_file(argv[++i], &o->field_texts);
+        } else if (strcmp(a, "--cycles") == 0) {
+            NEED_VALUE();
+            o->cycles = parse_long(a, argv[++i], 1);
+        } else if (strcmp(a, "--reload") == 0) {
+            o->reload = 1;
+        } else if (strcmp(a, "--max-events") == 0) {
+            NEED_VALUE();
+            o->max_events = parse_long(a, argv[++i], 0);
+        } else if (strcmp(a, "--quiet") == 0) {
+            o->quiet = 1;
+        } else if (strcmp(a, "--expect-init-fail") == 0) {
+            o->expect_init_fail = 1;
+        } else if (strcmp(a, "--expect-open-fail") == 0) {
+            o->expect_open_fail = 1;
+        } else if (strcmp(a, "--to-string") == 0) {
+            o->to_string = 1;
+        } else if (strcmp(a, "--metrics-thread") == 0) {
+            o->metrics_thread = 1;
+        } else if (strcmp(a, "--max-seconds") == 0) {
+            NEED_VALUE();
+            char* end;
+            o->max_seconds = strtod(argv[++i], &end);
+            if (*end || o->max_seconds <= 0) usage_error("bad value for --max-seconds");
+        } else if (strcmp(a, "--events") == 0) {
+            NEED_VALUE();
+            o->events_path = argv[++i];
+        } else if (strcmp(a, "--arg-default") == 0) {
+            NEED_VALUE();
+            const char* v = argv[++i];
+            if (strcmp(v, "max") == 0)
+                o->arg_default = UINT64_MAX;
+            else if (strcmp(v, "zero") == 0)
+                o->arg_default = 0;
+            else
+                usage_error("--arg-default takes max or zero");
+        } else if (strcmp(a, "--threads") == 0) {
+            NEED_VALUE();
+            o->threads = parse_long(a, argv[++i], 1);
+        } else if (strcmp(a, "--repeat") == 0) {
+            NEED_VALUE();
+            o->repeat = parse_long(a, argv[++i], 1);
+        } else if (strcmp(a, "--iterations") == 0) {
+            NEED_VALUE();
+            o->iterations = parse_long(a, argv[++i], 1);
+        } else {
+            usage_error("unknown option '%s'", a);
+        }
+#undef NEED_VALUE
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* time                                                                                  */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* info                                                                                  */
+
+/* Everything the stateless functions answer, as one text. */
+static void stateless_snapshot(const plugin* p, sbuf* b)
+{
+    const char* parts[8];
+    parts[0] = p->get_required_api_version();
+    parts[1] = p->get_version();
+    parts[2] = p->get_name();
+    parts[3] = p->get_description();
+    parts[4] = p->get_contact();
+    parts[5] = p->get_event_source();
+    parts[6] = p->get_fields();
+    parts[7] = p->get_extract_event_sources ? p->get_extract_event_sources() : "";
+    for (int i = 0; i < 8; i++) {
+        sb_puts(b, parts[i] ? parts[i] : "(null)");
+        sb_putc(b, '\x1f');
+    }
+    sb_printf(b, "%" PRIu32, p->get_id());
+    if (p->get_init_schema) {
+        ss_plugin_schema_type t = SS_PLUGIN_SCHEMA_NONE;
+        const char* sc = p->get_init_schema(&t);
+        sb_printf(b, "\x1f%d\x1f%s", (int)t, sc ? sc : "(null)");
+    }
+}
+
+typedef struct snap_job {
+    const plugin* p;
+    sbuf out;
+} snap_job;
+
+static void* snapshot_thread(void* arg)
+{
+    snap_job* j = arg;
+    stateless_snapshot(j->p, &j->out);
+    return NULL;
+}
+
+/* The stateless functions may be called from any thread: they must answer the same there. */
+static void check_stateless_other_thread(const plugin* p)
+{
+    sbuf mine = {0};
+    stateless_snapshot(p, &mine);
+    snap_job j = {p, {0}};
+    pthread_t t;
+    if (pthread_create(&t, NULL, snapshot_thread, &j) != 0) die("pthread_create failed");
+    pthread_join(t, NULL);
+    if (mine.n != j.out.n || memcmp(mine.p, j.out.p, mine.n) != 0)
+        die("stateless functions answer differently on another thread");
+    sb_free(&mine);
+    sb_free(&j.out);
+}
+
+static int cmd_info(const char* path)
+{
+    plugin p;
+    memset(&p, 0, sizeof p);
+    plugin_load(&p, path, 1);
+    check_stateless_other_thread(&p);
+
+    sbuf o = {0};
+    sb_puts(&o, "{\"name\":");
+    sb_json_str(&o, p.name);
+    sb_puts(&o, ",\"version\":");
+    sb_json_str(&o, p.version);
+    sb_puts(&o, ",\"required_api_version\":");
+    sb_json_str(&o, p.required_api_version);
+    sb_puts(&o, ",\"description\":");
+    sb_json_str(&o, p.description);
+    sb_puts(&o, ",\"contact\":");
+    sb_json_str(&o, p.contact);
+    sb_printf(&o, ",\"id\":%" PRIu32, p.id);
+    sb_puts(&o, ",\"event_source\":");
+    sb_json_str(&o, p.event_source);
+    sb_puts(&o, ",\"fields\":");
+    sb_json_minified(&o, p.fields_json);
+    sb_puts(&o, ",\"init_schema\":");
+    if (p.init_schema && p.schema_type == SS_PLUGIN_SCHEMA_JSON)
+        sb_json_minified(&o, p.init_schema);
+    else if (p.init_schema)
+        sb_json_str(&o, p.init_schema);
+    else
+        sb_puts(&o, "null");
+    sb_printf(&o, ",\"schema_type\":%d", p.schema_type);
+    sb_puts(&o, ",\"extract_event_sources\":");
+    if (p.extract_event_sources)
+        sb_json_minified(&o, p.extract_event_sources);
+    else
+        sb_puts(&o, "null");
+    sb_puts(&o, ",\"exported\":[");
+    int first = 1;
+    for (size_t i = 0; i < N_API_NAMES; i++) {
+        if (!p.sym[i]) continue;
+        if (!first) sb_putc(&o, ',');
+        first = 0;
+        sb_printf(&o, "\"plugin_%s\"", API_NAMES[i]);
+    }
+    sb_puts(&o, "]}\n");
+    out_sbuf(&o);
+    sb_free(&o);
+    plugin_unload(&p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* metrics                                                                               */
+
+static void sb_metrics(sbuf* o, plugin* p, ss_plugin_t* s)
+{
+    sb_puts(o, "{");
+    if (!p->get_metrics) {
+        sb_puts(o, "}");
+        return;
+    }
+    uint32_t n = 0xFFFFFFFFu;
+    ss_plugin_metric* m = p->get_metrics(s, &n);
+    if (n == 0xFFFFFFFFu) die("plugin_get_metrics did not write *num_metrics");
+    if (n > 0 && !m) die("plugin_get_metrics returned NULL with %" PRIu32 " metrics", n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!m[i].name) die("plugin_get_metrics: metric %" PRIu32 " has no name", i);
+        if (i) sb_putc(o, ',');
+        sb_json_str(o, m[i].name);
+        sb_putc(o, ':');
+        switch (m[i].value_type) {
+        case SS_PLUGIN_METRIC_VALUE_TYPE_U32: sb_printf(o, "%" PRIu32, m[i].value.u32); break;
+        case SS_PLUGIN_METRIC_VALUE_TYPE_S32: sb_printf(o, "%" PRId32, m[i].value.s32); break;
+        case SS_PLUGIN_METRIC_VALUE_TYPE_U64: sb_printf(o, "%" PRIu64, m[i].value.u64); break;
+        case SS_PLUGIN_METRIC_VALUE_TYPE_S64: sb_printf(o, "%" PRId64, m[i].value.s64); break;
+        case SS_PLUGIN_METRIC_VALUE_TYPE_I: sb_printf(o, "%d", m[i].value.i); break;
+        case SS_PLUGIN_METRIC_VALUE_TYPE_D:
+        case SS_PLUGIN_METRIC_VALUE_TYPE_F: {
+            double d = m[i].value_type == SS_PLUGIN_METRIC_VALUE_TYPE_D ? m[i].value.d
+                                                                        : (double)m[i].value.f;
+            if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308)
+                sb_puts(o, "null");
+            else
+                sb_printf(o, "%.17g", d);
+            break;
+        }
+        default:
+            die("plugin_get_metrics: metric '%s' has unknown value type %d", m[i].name,
+                (int)m[i].value_type);
+        }
+        if (m[i].type != SS_PLUGIN_METRIC_TYPE_MONOTONIC &&
+            m[i].type != SS_PLUGIN_METRIC_TYPE_NON_MONOTONIC)
+            die("plugin_get_metrics: metric '%s' has unknown type %d", m[i].name, (int)m[i].type);
+    }
+    sb_puts(o, "}");
+}
+
+typedef struct metrics_poller {
+    plugin* p;
+    ss_plugin_t* s;
+    atomic_int stop;
+    unsigned long polls;
+} metrics_poller;
+
+/* Calls get_metrics concurrently with the event loop, as Falco's webserver thread can. */
+static void* metrics_thread_main(void* arg)
+{
+    metrics_poller* mp = arg;
+    do {
+        sbuf tmp = {0};
+        sb_metrics(&tmp, mp->p, mp->s);
+        sb_free(&tmp);
+        mp->polls++;
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    } while (!atomic_load(&mp->stop));
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* replay                                                                                */
+
+static int cmd_replay(const char* path, const options* o)
+{
+    plugin p;
+    memset(&p, 0, sizeof p);
+    plugin_load(&p, path, 2);
+    char* params = trim_copy(o->open_params);
+
+    for (long cycle = 1; cycle <= o->cycles; cycle++) {
+        if (cycle > 1 && o->reload) {
+            plugin_unload(&p);
+            plugin_load(&p, path, 2);
+        }
+        spec_list specs;
+        build_specs(&p, &o->field_texts, o->arg_default, &specs);
+
+        char* err = NULL;
+        ss_plugin_t* s = plugin_do_init(&p, o->config, &err);
+        if (!s) {
+            if (o->expect_init_fail) {
+                sbuf m = {0};
+                sb_puts(&m, "{\"init_error\":");
+                sb_json_str(&m, err);
+                sb_puts(&m, "}\n");
+                out_sbuf(&m);
+                sb_free(&m);
+                free(err);
+                free_specs(&specs);
+                free(params);
+                plugin_unload(&p);
+                return 0;
+            }
+            fflush(stdout);
+            fprintf(stderr, "falco_host: init failed: %s\n", err);
+            free(err);
+            free_specs(&specs);
+            free(params);
+            plugin_unload(&p);
+            return EXIT_INIT;
+        }
+        if (o->expect_init_fail) die("init succeeded but a failure was expected");
+
+        ss_plugin_rc orc = SS_PLUGIN_FAILURE; /* libscap presets SCAP_FAILURE */
+        ss_instance_t* h = p.open(s, params, &orc);
+        if (orc != SS_PLUGIN_SUCCESS) {
+            const char* msg = p.get_last_error(s);
+            char* m = xstrdup(msg ? msg : "");
+            p.close(s, h); /* libscap closes right after a failed open, whatever h is */
+            p.destroy(s);
+            if (!*m) die("plugin_open failed and get_last_error gives no explanation");
+            int rc;
+            if (o->expect_open_fail) {
+                sbuf b = {0};
+                sb_puts(&b, "{\"open_error\":");
+                sb_json_str(&b, m);
+                sb_puts(&b, "}\n");
+                out_sbuf(&b);
+                sb_free(&b);
+                rc = 0;
+            } else {
+                fflush(stdout);
+                fprintf(stderr, "falco_host: open failed: %s\n", m);
+                rc = EXIT_OPEN;
+            }
+            free(m);
+            free_specs(&specs);
+            free(params);
+            plugin_unload(&p);
+            return rc;
+        }
+        if (!h) die("plugin_open returned SUCCESS with a NULL instance");
+        if (o->expect_open_fail) die("open succeeded but a failure was expected");
+
+        metrics_poller mp;
+        pthread_t mt;
+        memset(&mp, 0, sizeof mp);
+        mp.p = &p;
+        mp.s = s;
+        atomic_init(&mp.stop, 0);
+        if (o->metrics_thread && p.get_metrics) {
+            if (pthread_create(&mt, NULL, metrics_thread_main, &mp) != 0)
+                die("pthread_create failed");
+        }
+
+        extractor x;
+        extractor_init(&x);
+        sbuf line = {0};
+        uint64_t counter = 0;
+        unsigned long timeouts = 0;
+        double max_batch = 0;
+        const char* end = NULL;
+        double t_start = mono_s();
+        char* fail_msg = NULL;
+
+        if (o->max_events == 0) end = "MAX";
+        while (!end) {
+            uint32_t n = 0xFFFFFFFFu;
+            ss_plugin_event** evts = NULL;
+            double t0 = mono_s();
+            ss_plugin_rc rc = p.next_batch(s, h, &n, &evts);
+            double dt = mono_s() - t0;
+            if (dt > max_batch) max_batch = dt;
+            if (rc != SS_PLUGIN_SUCCESS && rc != SS_PLUGIN_TIMEOUT && rc != SS_PLUGIN_EOF &&
+                rc != SS_PLUGIN_FAILURE)
+                die("plugin_next_batch returned %d", (int)rc);
+            if (n == 0xFFFFFFFFu) die("plugin_next_batch did not write *nevts (rc %d)", (int)rc);
+            if (rc == SS_PLUGIN_SUCCESS && n == 0)
+                die("plugin_next_batch returned SUCCESS with 0 events (libscap: unexpected 0 "
+                    "size event returned by plugin)");
+            if (n > 0 && !evts) die("plugin_next_batch returned %" PRIu32 " events and a NULL array", n);
+            for (uint32_t i = 0; i < n; i++) {
+                unsigned char* e = (unsigned char*)evts[i];
+                if (!e) die("plugin_next_batch: event %" PRIu32 " of the batch is NULL", i);
+                ss_plugin_event hdr;
+                memcpy(&hdr, e, sizeof hdr);
+                uint32_t l0, l1, pid;
+                if (hdr.type != K8S_PLUGIN_EVENT_TYPE || hdr.nparams != K8S_PLUGIN_EVENT_NPARAMS)
+                    die("malformed plugin event produced by plugin '%s': type %u nparams %" PRIu32,
+                        p.name, (unsigned)hdr.type, hdr.nparams);
+                if (hdr.len < K8S_PLUGIN_EVENT_PAYLOAD_OFFSET)
+                    die("plugin event too short: len %" PRIu32, hdr.len);
+                memcpy(&l0, e + 26, 4);
+                memcpy(&l1, e + 30, 4);
+                memcpy(&pid, e + 34, 4);
+                if (l0 != 4) die("plugin event: length of param 0 is %" PRIu32 ", not 4", l0);
+                if ((uint64_t)hdr.len != (uint64_t)K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + l1)
+                    die("plugin event: len %" PRIu32 " != 38 + payload length %" PRIu32, hdr.len,
+                        l1);
+                if (pid == 0) {
+                    memcpy(e + 34, &p.id, 4);
+                } else if (pid != p.id) {
+                    die("unexpected plugin ID in plugin event: %" PRIu32 " (plugin is %" PRIu32 ")",
+                        pid, p.id);
+                }
+                uint64_t tid = UINT64_MAX;
+                memcpy(e + 8, &tid, 8);
+                uint64_t ts = hdr.ts;
+                if (ts == UINT64_MAX) {
+                    ts = wall_ns();
+                    memcpy(e, &ts, 8);
+                }
+                uint64_t evtnum = ++counter;
+                const ss_plugin_event* ev = (const ss_plugin_event*)e;
+
+                sb_clear(&line);
+                sb_printf(&line, "{\"cycle\":%ld,\"evtnum\":%" PRIu64 ",\"ts\":%" PRIu64
+                                 ",\"payload\":",
+                          cycle, evtnum, ts);
+                sb_json_strn(&line, (const char*)e + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, l1);
+                if (o->to_string) {
+                    sb_puts(&line, ",\"string\":");
+                    if (!p.event_to_string) {
+                        sb_puts(&line, "null");
+                    } else {
+                        ss_plugin_event_input ei = {ev, evtnum, p.event_source};
+                        const char* str = p.event_to_string(s, &ei);
+                        if (!str) die("plugin_event_to_string returned NULL");
+                        sb_json_str(&line, str);
+                    }
+                }
+                sb_puts(&line, ",\"values\":{");
+                int first = 1;
+                for (size_t k = 0; k < specs.n; k++)
+                    extract_one(&p, s, &x, ev, evtnum, p.event_source, &specs.v[k], &line, &first);
+                sb_puts(&line, "}}\n");
+                if (!o->quiet) out_sbuf(&line);
+                if (o->max_events >= 0 && counter >= (uint64_t)o->max_events) {
+                    end = "MAX";
+                    break;
+                }
+            }
+            if (end) break;
+            if (rc == SS_PLUGIN_EOF) {
+                end = "EOF";
+            } else if (rc == SS_PLUGIN_FAILURE) {
+                const char* msg = p.get_last_error(s);
+                fail_msg = xstrdup(msg && *msg ? msg : "(get_last_error gives no explanation)");
+                break;
+            } else if (rc == SS_PLUGIN_TIMEOUT) {
+                timeouts++;
+            }
+            if (!end && o->max_seconds > 0 && mono_s() - t_start > o->max_seconds) end = "TIME";
+        }
+
+        if (o->metrics_thread && p.get_metrics) {
+            atomic_store(&mp.stop, 1);
+            pthread_join(mt, NULL);
+        }
+
+        if (fail_msg) {
+            p.close(s, h);
+            p.destroy(s);
+            die("plugin_next_batch failed: %s", fail_msg);
+        }
+
+        sbuf e = {0};
+        sb_printf(&e, "{\"cycle\":%ld,\"end\":\"%s\",\"events\":%" PRIu64
+                      ",\"timeouts\":%lu,\"max_batch_ms\":%.3f,\"metrics\":",
+                  cycle, end, counter, timeouts, max_batch * 1000.0);
+        sb_metrics(&e, &p, s);
+        if (o->metrics_thread) sb_printf(&e, ",\"metric_polls\":%lu", mp.polls);
+        sb_puts(&e, "}\n");
+        out_sbuf(&e);
+        sb_free(&e);
+        sb_free(&line);
+        extractor_free(&x);
+
+        p.close(s, h);
+        p.destroy(s);
+        free_specs(&specs);
+    }
+    free(params);
+    plugin_unload(&p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* extract (capture-file mode) and bench                                                 */
+
+typedef struct event_set {
+    unsigned char** evt;  /* host-built events */
+    lines src;            /* the payloads as read */
+    size_t n;
+} event_set;
+
+static void build_events(const char* path, uint32_t plugin_id, event_set* es)
+{
+    read_lines(path, &es->src);
+    es->n = es->src.n;
+    es->evt = xcalloc(es->n, sizeof(unsigned char*));
+    for (size_t i = 0; i < es->n; i++) {
+        size_t plen = es->src.len[i];
+        if (plen > UINT32_MAX - K8S_PLUGIN_EVENT_PAYLOAD_OFFSET) usage_error("line too long");
+        unsigned char* e = xmalloc(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + plen);
+        ss_plugin_event hdr;
+        hdr.ts = 0;
+        hdr.tid = UINT64_MAX;
+        hdr.len = (uint32_t)(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + plen);
+        hdr.type = K8S_PLUGIN_EVENT_TYPE;
+        hdr.nparams = K8S_PLUGIN_EVENT_NPARAMS;
+        memcpy(e, &hdr, sizeof hdr);
+        uint32_t l0 = 4, l1 = (uint32_t)plen;
+        memcpy(e + 26, &l0, 4);
+        memcpy(e + 30, &l1, 4);
+        memcpy(e + 34, &plugin_id, 4);
+        memcpy(e + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, es->src.v[i], plen);
+        es->evt[i] = e;
+    }
+}
+
+/* The plugin must never modify the host's event memory. */
+static void verify_events(const event_set* es, uint32_t plugin_id)
+{
+    for (size_t i = 0; i < es->n; i++) {
+        const unsigned char* e = es->evt[i];
+        ss_plugin_event hdr;
+        memcpy(&hdr, e, sizeof hdr);
+        uint32_t l0, l1, pid;
+        memcpy(&l0, e + 26, 4);
+        memcpy(&l1, e + 30, 4);
+        memcpy(&pid, e + 34, 4);
+        if (hdr.ts != 0 || hdr.tid != UINT64_MAX || hdr.type != K8S_PLUGIN_EVENT_TYPE ||
+            hdr.nparams != 2 || l0 != 4 || l1 != es->src.len[i] || pid != plugin_id ||
+            hdr.len != K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + l1 ||
+            memcmp(e + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, es->src.v[i], l1) != 0)
+            die("the plugin modified the host's event %zu", i + 1);
+    }
+}
+
+static void free_events(event_set* es)
+{
+    for (size_t i = 0; i < es->n; i++) free(es->evt[i]);
+    free(es->evt);
+    free_lines(&es->src);
+}
+
+typedef struct worker {
+    const plugin* p;
+    ss_plugin_t* s;
+    const event_set* es;
+    const spec_list* specs;
+    long repeat;
+    sbuf out;
+} worker;
+
+static void extract_pass(const plugin* p, ss_plugin_t* s, extractor* x, const event_set* es,
+                         const spec_list* specs, sbuf* out)
+{
+    for (size_t i = 0; i < es->n; i++) {
+        sb_printf(out, "{\"event\":%zu,\"values\":{", i + 1);
+        int first = 1;
+        for (size_t k = 0; k < specs->n; k++)
+            extract_one(p, s, x, (const ss_plugin_event*)es->evt[i], (uint64_t)(i + 1),
+                        p->event_source, &specs->v[k], out, &first);
+        sb_puts(out, "}}\n");
+    }
+}
+
+static void* worker_main(void* arg)
+{
+    worker* w = arg;
+    extractor x;
+    extractor_init(&x);
+    extract_pass(w->p, w->s, &x, w->es, w->specs, &w->out);
+    sbuf again = {0};
+    for (long r = 1; r < w->repeat; r++) {
+        sb_clear(&again);
+        extract_pass(w->p, w->s, &x, w->es, w->specs, &again);
+        if (again.n != w->out.n || memcmp(again.p, w->out.p, again.n) != 0)
+            die("extraction is not repeatable: pass %ld differs from pass 1", r + 1);
+    }
+    sb_free(&again);
+    extractor_free(&x);
+    return NULL;
+}
+
+static ss_plugin_t* init_or_exit(plugin* p, const char* config)
+{
+    char* err = NULL;
+    ss_plugin_t* s = plugin_do_init(p, config, &err);
+    if (!s) {
+        fflush(stdout);
+        fprintf(stderr, "falco_host: init failed: %s\n", err);
+        free(err);
+        exit(EXIT_INIT);
+    }
+    return s;
+}
+
+static int cmd_extract(const char* path, const options* o)
+{
+    if (!o->events_path) usage_error("extract needs --events FILE");
+    plugin p;
+    memset(&p, 0, sizeof p);
+    plugin_load(&p, path, 1);
+    spec_list specs;
+    build_specs(&p, &o->field_texts, o->arg_default, &specs);
+    event_set es;
+    build_events(o->events_path, p.id, &es);
+
+    size_t k = (size_t)o->threads;
+    worker* w = xcalloc(k, sizeof(worker));
+    pthread_t* th = xcalloc(k, sizeof(pthread_t));
+    for (size_t i = 0; i < k; i++) {
+        w[i].p = &p;
+        w[i].s = init_or_exit(&p, o->config);
+        for (size_t j = 0; j < i; j++)
+            if (w[j].s == w[i].s) die("plugin_init returned the same state twice");
+        w[i].es = &es;
+        w[i].specs = &specs;
+        w[i].repeat = o->repeat;
+    }
+    if (k == 1) {
+        worker_main(&w[0]);
+    } else {
+        for (size_t i = 0; i < k; i++)
+            if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0) die("pthread_create failed");
+        for (size_t i = 0; i < k; i++) pthread_join(th[i], NULL);
+    }
+    for (size_t i = 1; i < k; i++)
+        if (w[i].out.n != w[0].out.n || memcmp(w[i].out.p, w[0].out.p, w[0].out.n) != 0)
+            die("thread %zu produced a different output than thread 0", i);
+    verify_events(&es, p.id);
+    out_sbuf(&w[0].out);
+    for (size_t i = 0; i < k; i++) {
+        p.destroy(w[i].s);
+        sb_free(&w[i].out);
+    }
+    free(w);
+    free(th);
+    free_events(&es);
+    free_specs(&specs);
+    plugin_unload(&p);
+    return 0;
+}
+
+static int cmd_bench(const char* path, const options* o)
+{
+    if (!o->events_path) usage_error("bench needs --events FILE");
+    plugin p;
+    memset(&p, 0, sizeof p);
+    plugin_load(&p, path, 1);
+    spec_list specs;
+    build_specs(&p, &o->field_texts, o->arg_default, &specs);
+    event_set es;
+    build_events(o->events_path, p.id, &es);
+    ss_plugin_t* s = init_or_exit(&p, o->config);
+    extractor x;
+    extractor_init(&x);
+    sbuf scratch = {0};
+    uint64_t evtnum = 0, calls = 0;
+
+    double t0 = mono_s();
+    for (long r = 0; r < o->iterations; r++) {
+        for (size_t i = 0; i < es.n; i++) {
+            ++evtnum; /* a new event number per delivered event, as sinsp numbers them */
+            int first = 1;
+            for (size_t k = 0; k < specs.n; k++) {
+                extract_one(&p, s, &x, (const ss_plugin_event*)es.evt[i], evtnum, p.event_source,
+                            &specs.v[k], &scratch, &first);
+                calls++;
+            }
+            sb_clear(&scratch);
+        }
+    }
+    double secs = mono_s() - t0;
+
+    verify_events(&es, p.id);
+    sbuf b = {0};
+    sb_printf(&b, "{\"events\":%" PRIu64 ",\"field_calls\":%" PRIu64 ",\"seconds\":%.9f", evtnum,
+              calls, secs);
+    if (secs > 0)
+        sb_printf(&b, ",\"events_per_s\":%.3f", (double)evtnum / secs);
+    else
+        sb_puts(&b, ",\"events_per_s\":null");
+    if (calls > 0)
+        sb_printf(&b, ",\"ns_per_field_call\":%.3f}\n", secs * 1e9 / (double)calls);
+    else
+        sb_puts(&b, ",\"ns_per_field_call\":null}\n");
+    out_sbuf(&b);
+    sb_free(&b);
+    sb_free(&scratch);
+    extractor_free(&x);
+    p.destroy(s);
+    free_events(&es);
+    free_specs(&specs);
+    plugin_unload(&p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+int main(int argc, char** argv)
+{
+    if (argc < 3) usage_error("missing arguments");
+    const char* lib = argv[1];
+    const char* cmd = argv[2];
+    options o;
+    int rc;
+    if (strcmp(cmd, "info") == 0) {
+        if (argc != 3) usage_error("info takes no options");
+        rc = cmd_info(lib);
+        if (fflush(stdout) != 0) die("write to stdout failed");
+        return rc;
+    }
+    parse_options(argc, argv, 3, &o);
+    if (strcmp(cmd, "replay") == 0)
+        rc = cmd_replay(lib, &o);
+    else if (strcmp(cmd, "extract") == 0)
+        rc = cmd_extract(lib, &o);
+    else if (strcmp(cmd, "bench") == 0)
+        rc = cmd_bench(lib, &o);
+    else
+        usage_error("unknown command '%s'", cmd);
+    strlist_free(&o.field_texts);
+    if (fflush(stdout) != 0) die("write to stdout failed");
+    return rc;
+}
