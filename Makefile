@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine:
+#   make demo   build + install into .venv, then replay the bundled MKS audit sample through the plugin
+#   make test   build + install into .venv with test extras, then run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench system-deps clean
+
+system-deps:
+	./scripts/install-system-deps.sh
+
+$(PY): | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(PY) pyproject.toml CMakeLists.txt $(wildcard cython/k8saudit_ovh/*) $(wildcard src/k8saudit_ovh/*.py) $(wildcard src/shim/*) $(wildcard include/*)
+	$(PY) -m pip install -q '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/k8saudit-ovh demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider tests benchmarks
+
+bench: $(VENV)/.installed
+	$(PY) -m pytest -q benchmarks --benchmark-only
+
+clean:
+	rm -rf $(VENV) build dist
