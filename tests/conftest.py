@@ -66,7 +66,8 @@ def _run_host(args: Sequence[str], env: Optional[Dict[str, str]] = None,
     out = r.stdout.decode("utf-8", errors="strict")
     err = r.stderr.decode("utf-8", errors="replace")
     parsed: List[object] = []
-    for i, line in enumerate(out.splitlines()):
+    # split on "\n" only: str.splitlines() would also split inside JSON strings (U+2028, U+0085)
+    for i, line in enumerate(out.split("\n")):
         if not line.strip():
             continue
         try:

@@ -258,7 +258,7 @@ API void plugin_close(ss_plugin_t* st, ss_instance_t* hi)
     if (hi) free_inst(hi);
 }
 
-static ss_plugin_event* make_event(fake_inst* h, int slot, size_t idx)
+__attribute__((unused)) static ss_plugin_event* make_event(fake_inst* h, int slot, size_t idx)
 {
     size_t plen = h->lens[idx];
     free(h->bufs[slot]);

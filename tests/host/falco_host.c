@@ -1271,6 +1271,7 @@ static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_
     if (in->num_fields != 1 || in->fields != f)
         die("extract_fields(%s) modified the extract input", sp->spec);
     if (f->field_id != (uint32_t)sp->field_id || f->field != sp->name ||
+        f->arg_key != ((sp->arg_present && sp->def->is_key) ? sp->arg : NULL) ||
         f->arg_index != sp->arg_index || f->ftype != sp->def->ftype ||
         f->flist != (ss_plugin_bool)sp->def->is_list ||
         f->arg_present != (ss_plugin_bool)sp->arg_present)
