@@ -13,6 +13,7 @@ cdef struct extractor:
     bint cached           # a parse has been cached
     int parse_rc          # 0, or why the cached payload is not usable JSON
     uint32_t root         # root node if the event passes the auditID gate, else 0
+    uint32_t anch[16]     # per-event anchor nodes (see _extract.pyx; NANCH <= 16)
     sbuf arena            # bytes of every value of the current call, NUL-terminated
     sbuf scratch          # unescaped text of keys / URI, temporary
     size_t* offs          # arena offset of each value of the current call

@@ -3,6 +3,7 @@
 from libc.stdint cimport uint32_t, uint64_t
 from k8saudit_ovh._abi cimport ss_plugin_event, ss_plugin_rc
 from k8saudit_ovh._jsonidx cimport jdoc
+from k8saudit_ovh._sbuf cimport sbuf
 from k8saudit_ovh._sync cimport pthread_mutex_t, pthread_cond_t
 
 # Counters, one table: index, metric name and kind are declared together in _source.pyx.
@@ -56,7 +57,38 @@ cdef class EventQueue:
     cdef evqueue q
     cdef readonly Counters counters
 
+# Recently seen events (auditID + stage), bounded: two generations of an open-addressing set of
+# 64-bit hashes; when the current one is full the older one is forgotten. Shared by the Feeders
+# of one LDP stream (live and replay connections), hence the mutex.
+cdef struct dedupe_set:
+    pthread_mutex_t mu
+    uint64_t* tab[2]
+    uint32_t used[2]
+    uint32_t cur
+    uint64_t mask
+    uint32_t limit
+
+cdef class Dedupe:
+    cdef dedupe_set s
+
+# Why an LDP frame was not an audit payload (all counted as dropped_bad_frame).
+cdef enum frame_drop:
+    FD_NOT_JSON = 0          # the frame is not a JSON object
+    FD_NO_MESSAGE            # no string `message`
+    FD_GELF_NOT_JSON         # `message` is not a JSON object (GELF)
+    FD_NO_PAYLOAD            # GELF without a non-empty short_message / full_message
+    FD_COUNT
+
 cdef class Feeder:
     cdef jdoc doc
     cdef EventQueue queue
     cdef uint64_t max_event_size
+    # LDP frames: unescaped GELF text, the payload (short_message, full_message), event scratch
+    cdef sbuf gelf
+    cdef sbuf payload
+    cdef sbuf payload2
+    cdef sbuf scratch
+    cdef sbuf cluster            # JSON string literal of the cluster name ("" = none)
+    cdef Dedupe dedupe           # None: no dedupe
+    cdef uint64_t last_ts        # stageTimestamp of the last event queued
+    cdef uint64_t fdrops[<int>FD_COUNT]

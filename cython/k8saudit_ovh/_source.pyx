@@ -1,16 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset, strncpy
 from k8saudit_ovh._abi cimport (ss_plugin_event, ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE,
                                 SS_PLUGIN_TIMEOUT, SS_PLUGIN_EOF)
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jfirst, jnext,
-                                    J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK)
+                                    jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK)
+from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
 from k8saudit_ovh._simdjson cimport k8s_minify, K8S_JSON_PADDING
 from k8saudit_ovh._sync cimport (pthread_mutex_init, pthread_mutex_destroy, pthread_mutex_lock,
                                  pthread_mutex_unlock, pthread_cond_destroy, pthread_cond_signal,
                                  pthread_cond_broadcast, k8s_add, k8s_set, k8s_get, k8s_cond_init,
-                                 k8s_cond_wait_ms)
+                                 k8s_cond_wait_ms, k8s_now_ns)
+
+import json
 
 cdef const char* _EMPTY = ""
 
@@ -319,13 +322,26 @@ cdef class Feeder:
     """One producer's parser: payload bytes -> audit events in the queue (one per producer thread)."""
 
     def __cinit__(self, EventQueue queue not None, uint64_t max_event_size):
+        memset(&self.gelf, 0, sizeof(sbuf))
+        memset(&self.payload, 0, sizeof(sbuf))
+        memset(&self.payload2, 0, sizeof(sbuf))
+        memset(&self.scratch, 0, sizeof(sbuf))
+        memset(&self.cluster, 0, sizeof(sbuf))
+        memset(self.fdrops, 0, sizeof(self.fdrops))
         if jdoc_init(&self.doc) != 0:
             raise MemoryError()
         self.queue = queue
         self.max_event_size = max_event_size
+        self.dedupe = None
+        self.last_ts = 0
 
     def __dealloc__(self):
         jdoc_free(&self.doc)
+        sbuf_free(&self.gelf)
+        sbuf_free(&self.payload)
+        sbuf_free(&self.payload2)
+        sbuf_free(&self.scratch)
+        sbuf_free(&self.cluster)
 
     def feed(self, const unsigned char[::1] payload):
         """Ingest one payload (an Event, an EventList or an array of them).
@@ -335,12 +351,59 @@ cdef class Feeder:
         cdef const char* p = <const char*>&payload[0] if n else _EMPTY
         cdef uint32_t queued = 0
         cdef feedctx ctx
-        ctx.d = &self.doc
-        ctx.q = &self.queue.q
-        ctx.max_event_size = self.max_event_size
+        _make_ctx(self, &ctx)
         with nogil:
             rc = _feed(&ctx, p, n, &queued)
         return -1 if rc == FEED_STOPPED else queued
+
+    def feed_ldp_frame(self, const unsigned char[::1] frame):
+        """Ingest one LDP WebSocket tail frame: {"message": "<GELF JSON>"}, whose GELF
+        short_message (else full_message) is the audit payload (Event, EventList or array).
+        Everything runs in C without the GIL. Frames that are not that shape are counted
+        (dropped_bad_frame, and by reason in frame_drops()). Returns the number of events
+        queued, or -1 when the instance is stopping."""
+        cdef int rc
+        cdef size_t n = frame.shape[0]
+        cdef const char* p = <const char*>&frame[0] if n else _EMPTY
+        cdef uint32_t queued = 0
+        cdef feedctx ctx
+        cdef uint64_t now
+        _make_ctx(self, &ctx)
+        with nogil:
+            rc = _feed_ldp(&ctx, &self.gelf, &self.payload, &self.payload2, self.fdrops,
+                           p, n, &queued)
+            if queued:
+                now = k8s_now_ns()
+                k8s_set(&ctx.q.ctr.v[<int>C_LAG_MS],
+                        (now - self.last_ts) // 1000000 if now > self.last_ts else 0)
+        return -1 if rc == FEED_STOPPED else queued
+
+    def set_cluster_name(self, name):
+        """Events without annotations.cluster_name get this one (None: leave events as they are).
+        The payload then differs from the source by that one member."""
+        cdef bytes lit
+        self.cluster.len = 0
+        if name is None or name == "":
+            return
+        lit = json.dumps(str(name), ensure_ascii=False).encode("utf-8")
+        if sbuf_append(&self.cluster, <const char*>lit, len(lit)) != 0:
+            raise MemoryError()
+
+    def set_dedupe(self, Dedupe dedupe):
+        """Drop events whose (auditID, stage) this Dedupe has already seen (None: no dedupe)."""
+        self.dedupe = dedupe
+
+    @property
+    def last_event_ts(self):
+        """stageTimestamp (ns) of the last event this Feeder queued, 0 if none."""
+        return self.last_ts
+
+    def frame_drops(self):
+        """LDP frames dropped by this Feeder, by reason."""
+        return {"not_json": self.fdrops[<int>FD_NOT_JSON],
+                "no_message": self.fdrops[<int>FD_NO_MESSAGE],
+                "gelf_not_json": self.fdrops[<int>FD_GELF_NOT_JSON],
+                "no_payload": self.fdrops[<int>FD_NO_PAYLOAD]}
 
     def is_json(self, const unsigned char[::1] payload):
         """True when the bytes are one complete JSON value (nothing is queued or counted)."""
@@ -356,10 +419,26 @@ cdef class Feeder:
         k8s_add(&self.queue.q.ctr.v[_counter_index("dropped_" + reason)], 1)
 
 
+cdef inline void _make_ctx(Feeder self, feedctx* ctx):
+    ctx.d = &self.doc
+    ctx.q = &self.queue.q
+    ctx.max_event_size = self.max_event_size
+    ctx.dd = &self.dedupe.s if self.dedupe is not None else NULL
+    ctx.cluster = self.cluster.p
+    ctx.cluster_len = self.cluster.len
+    ctx.scratch = &self.scratch
+    ctx.last_ts = &self.last_ts
+
+
 cdef struct feedctx:
     jdoc* d
     evqueue* q
     uint64_t max_event_size
+    dedupe_set* dd              # NULL: no dedupe
+    const char* cluster         # JSON string literal of the cluster name to inject, or NULL
+    size_t cluster_len
+    sbuf* scratch               # event text with the injected cluster name
+    uint64_t* last_ts
 
 
 cdef int _feed(feedctx* f, const char* p, size_t n, uint32_t* queued) noexcept nogil:
@@ -423,6 +502,7 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     cdef size_t m = 0, span
     cdef long size
     cdef const char* t
+    cdef const char* src
     cdef ss_plugin_event* e
     cdef char* body
     if d.nodes[node].kind != J_OBJ:
@@ -433,9 +513,21 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     if t == NULL or not parse_rfc3339_ns(t, m, &ts):
         k8s_add(&ctr.v[<int>C_DROPPED_BAD_TIMESTAMP], 1)
         return FEED_OK
+    src = d.buf + d.nodes[node].start
     span = d.nodes[node].end - d.nodes[node].start
+    if f.cluster != NULL and f.cluster_len:
+        size = _with_cluster_name(f, node)
+        if size < 0:
+            k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
+            return FEED_OK
+        if size > 0:
+            src = f.scratch.p
+            span = <size_t>size
     if d.compact and span > f.max_event_size:
         k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
+        return FEED_OK
+    if f.dd != NULL and _is_duplicate(f.dd, d, node):
+        k8s_add(&ctr.v[<int>C_DUPLICATES_DROPPED], 1)
         return FEED_OK
     e = <ss_plugin_event*>malloc(HEADER + span + K8S_JSON_PADDING)
     if e == NULL:
@@ -443,10 +535,10 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
         return FEED_OK
     body = (<char*>e) + HEADER
     if d.compact:
-        memcpy(body, d.buf + d.nodes[node].start, span)
+        memcpy(body, src, span)
         size = <long>span
     else:
-        size = k8s_minify(d.buf + d.nodes[node].start, span, body)
+        size = k8s_minify(src, span, body)
     if size < 0 or <uint64_t>size > f.max_event_size:
         free(e)
         k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
@@ -463,5 +555,202 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
         return FEED_STOPPED
     k8s_add(&ctr.v[<int>C_EVENTS_INGESTED], 1)
     k8s_add(&ctr.v[<int>C_BYTES_INGESTED], <uint64_t>size)
+    if f.last_ts != NULL:
+        f.last_ts[0] = ts
     queued[0] += 1
     return FEED_OK
+
+
+# ---- cluster name injection
+
+cdef long _with_cluster_name(feedctx* f, uint32_t node) noexcept nogil:
+    """The event's text with annotations.cluster_name added, in f.scratch: its length, 0 when
+    the event already names a cluster (or its annotations are not an object), -1 on OOM.
+    The new member goes first, in compact form; the rest of the text is untouched."""
+    cdef jdoc* d = f.d
+    cdef uint32_t ann = jget(d, node, b"annotations", 11)
+    cdef size_t start = d.nodes[node].start, end = d.nodes[node].end, ins
+    cdef sbuf* out = f.scratch
+    cdef bint more
+    if ann:
+        if d.nodes[ann].kind != J_OBJ or jget(d, ann, b"cluster_name", 12):
+            return 0
+        ins = d.nodes[ann].start + 1
+        more = d.nodes[ann].count != 0
+    else:
+        ins = start + 1
+        more = d.nodes[node].count != 0
+    out.len = 0
+    if (sbuf_reserve(out, end - start + f.cluster_len + 48 + K8S_JSON_PADDING) != 0
+            or sbuf_append(out, d.buf + start, ins - start) != 0):
+        return -1
+    if not ann and sbuf_append(out, b'"annotations":{', 15) != 0:
+        return -1
+    if (sbuf_append(out, b'"cluster_name":', 15) != 0
+            or sbuf_append(out, f.cluster, f.cluster_len) != 0):
+        return -1
+    if not ann and sbuf_append(out, b"}", 1) != 0:
+        return -1
+    if more and sbuf_append(out, b",", 1) != 0:
+        return -1
+    if sbuf_append(out, d.buf + ins, end - ins) != 0:
+        return -1
+    memset(out.p + out.len, 0, K8S_JSON_PADDING)    # reserved above
+    return <long>out.len
+
+
+# ---- LDP frames: {"message": "<GELF JSON>"} -> GELF short_message (or full_message) -> payload
+
+cdef int _feed_ldp(feedctx* f, sbuf* gelf, sbuf* payload, sbuf* payload2, uint64_t* drops,
+                   const char* p, size_t n, uint32_t* queued) noexcept nogil:
+    cdef jdoc* d = f.d
+    cdef counters* ctr = f.q.ctr
+    cdef uint32_t node
+    cdef int rc
+    k8s_add(&ctr.v[<int>C_FRAMES_RECEIVED], 1)
+    if jdoc_parse(d, p, n) != JERR_OK or d.nodes[1].kind != J_OBJ:
+        return _bad_frame(ctr, drops, FD_NOT_JSON)
+    node = jget(d, 1, b"message", 7)
+    if node == 0 or d.nodes[node].kind != J_STR:
+        return _bad_frame(ctr, drops, FD_NO_MESSAGE)
+    gelf.len = 0
+    if jappend_str(d, node, gelf) != 0:
+        return _bad_frame(ctr, drops, FD_NO_MESSAGE)
+    if gelf.len == 0 or jdoc_parse(d, gelf.p, gelf.len) != JERR_OK or d.nodes[1].kind != J_OBJ:
+        return _bad_frame(ctr, drops, FD_GELF_NOT_JSON)
+    payload.len = 0
+    payload2.len = 0
+    node = jget(d, 1, b"short_message", 13)
+    if node and d.nodes[node].kind == J_STR and jappend_str(d, node, payload) != 0:
+        payload.len = 0
+    node = jget(d, 1, b"full_message", 12)
+    if node and d.nodes[node].kind == J_STR and jappend_str(d, node, payload2) != 0:
+        payload2.len = 0
+    if payload.len == 0 and payload2.len == 0:
+        return _bad_frame(ctr, drops, FD_NO_PAYLOAD)
+    # short_message first; full_message when it is empty or not JSON
+    if payload.len and jdoc_parse(d, payload.p, payload.len) == JERR_OK:
+        return _feed_value(f, 1, 0, queued)
+    if payload2.len and jdoc_parse(d, payload2.p, payload2.len) == JERR_OK:
+        return _feed_value(f, 1, 0, queued)
+    k8s_add(&ctr.v[<int>C_DROPPED_INVALID_JSON], 1)
+    return FEED_OK
+
+
+cdef inline int _bad_frame(counters* ctr, uint64_t* drops, int reason) noexcept nogil:
+    k8s_add(&ctr.v[<int>C_DROPPED_BAD_FRAME], 1)
+    drops[reason] += 1
+    return FEED_OK
+
+
+# ---- bounded dedupe of (auditID, stage)
+
+cdef inline uint64_t _mix(uint64_t h) noexcept nogil:
+    h ^= h >> 33
+    h *= 0xff51afd7ed558ccdULL
+    h ^= h >> 33
+    h *= 0xc4ceb9fe1a85ec53ULL
+    h ^= h >> 33
+    return h
+
+
+cdef inline uint64_t _fnv(uint64_t h, const char* s, size_t n) noexcept nogil:
+    cdef size_t i
+    for i in range(n):
+        h ^= <uint8_t>s[i]
+        h *= 0x100000001b3ULL
+    return h
+
+
+cdef bint _is_duplicate(dedupe_set* dd, jdoc* d, uint32_t node) noexcept nogil:
+    """True when (auditID, stage) was seen before; records it otherwise. Events without an
+    auditID are never duplicates."""
+    cdef uint32_t idn = jget(d, node, b"auditID", 7)
+    cdef uint32_t stn
+    cdef size_t m = 0
+    cdef const char* t
+    cdef uint64_t h = 0xcbf29ce484222325ULL
+    if idn == 0 or d.nodes[idn].kind != J_STR:
+        return False
+    t = jstr(d, idn, &m)
+    if t == NULL or m == 0:
+        return False
+    h = _fnv(h, t, m)
+    h = _fnv(h, b"\0", 1)
+    stn = jget(d, node, b"stage", 5)
+    if stn and d.nodes[stn].kind == J_STR:
+        t = jstr(d, stn, &m)
+        if t != NULL:
+            h = _fnv(h, t, m)
+    return dedupe_check_insert(dd, _mix(h))
+
+
+cdef inline bint _probe(uint64_t* tab, uint64_t mask, uint64_t key, bint insert) noexcept nogil:
+    cdef uint64_t i = key & mask
+    while tab[i] != 0:
+        if tab[i] == key:
+            return True
+        i = (i + 1) & mask
+    if insert:
+        tab[i] = key
+    return False
+
+
+cdef bint dedupe_check_insert(dedupe_set* dd, uint64_t key) noexcept nogil:
+    cdef bint seen
+    if key == 0:
+        key = 1
+    pthread_mutex_lock(&dd.mu)
+    seen = _probe(dd.tab[dd.cur], dd.mask, key, False) or _probe(dd.tab[1 - dd.cur], dd.mask, key, False)
+    if not seen:
+        _probe(dd.tab[dd.cur], dd.mask, key, True)
+        dd.used[dd.cur] += 1
+        if dd.used[dd.cur] >= dd.limit:
+            dd.cur = 1 - dd.cur
+            memset(dd.tab[dd.cur], 0, (dd.mask + 1) * sizeof(uint64_t))
+            dd.used[dd.cur] = 0
+    pthread_mutex_unlock(&dd.mu)
+    return seen
+
+
+cdef class Dedupe:
+    """Remembers the (auditID, stage) of at least `capacity` recent events (at most twice that),
+    in 2 x 16 x capacity bytes (rounded up to a power of two). Thread-safe: the Feeders of one
+    LDP stream (live and replay connections) share one."""
+
+    def __cinit__(self, uint32_t capacity=65536):
+        cdef uint64_t size = 16
+        memset(&self.s, 0, sizeof(dedupe_set))
+        if capacity < 1 or capacity > (1u << 28):
+            raise ValueError("dedupe capacity must be between 1 and 2^28")
+        while size < 2 * <uint64_t>capacity:
+            size *= 2
+        self.s.tab[0] = <uint64_t*>calloc(size, sizeof(uint64_t))
+        self.s.tab[1] = <uint64_t*>calloc(size, sizeof(uint64_t))
+        if self.s.tab[0] == NULL or self.s.tab[1] == NULL:
+            free(self.s.tab[0])
+            free(self.s.tab[1])
+            self.s.tab[0] = self.s.tab[1] = NULL
+            raise MemoryError()
+        self.s.mask = size - 1
+        self.s.limit = capacity
+        pthread_mutex_init(&self.s.mu, NULL)
+
+    def __dealloc__(self):
+        if self.s.tab[0] != NULL:
+            free(self.s.tab[0])
+            free(self.s.tab[1])
+            pthread_mutex_destroy(&self.s.mu)
+
+    def seen(self, str audit_id, str stage=""):
+        """Python view for tests: True when (audit_id, stage) was already recorded; records it."""
+        cdef bytes a = audit_id.encode(), b = stage.encode()
+        cdef uint64_t h = 0xcbf29ce484222325ULL
+        h = _fnv(h, a, len(a))
+        h = _fnv(h, b"\0", 1)
+        h = _fnv(h, b, len(b))
+        return dedupe_check_insert(&self.s, _mix(h))
+
+    @property
+    def capacity(self):
+        return self.s.limit
