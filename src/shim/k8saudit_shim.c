@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,12 @@ static const uint32_t PLUGIN_ID = 22;
 static const char PLUGIN_SOURCE[] = "k8s_audit";
 static const char PLUGIN_EXTRACT_SOURCES[] = "[\"k8s_audit\"]";
 static const char PLUGIN_OPEN_PARAMS[] =
-    "[{\"value\":\"/var/log/kubernetes/audit.log\",\"desc\":\"An audit log file (JSON Lines of "
+    "[{\"value\":\"wss://gra1.logs.ovh.com/tail/?tk=<token>#cluster=<name>\",\"desc\":\"OVHcloud "
+    "LDP WebSocket live tail of the stream that receives the MKS audit logs (the address given by "
+    "the LDP manager's 'Copy WebSocket address'; the wss:// scheme is optional). '#cluster=<name>' "
+    "(optional) fills ka.cluster.name for that stream. Several streams: join the URLs with ','. "
+    "Runs until closed; reconnects by itself\",\"separator\":\",\"},"
+    "{\"value\":\"/var/log/kubernetes/audit.log\",\"desc\":\"An audit log file (JSON Lines of "
     "Event, EventList or arrays; or one JSON document), a file:// URL or a directory: read once, "
     "then EOF\",\"separator\":\"\"}]";
 
@@ -202,8 +208,8 @@ static int resolve_api(void* h, char* err) {
 }
 
 /* Optional sidecar `k8saudit-ovh.runtime` next to the library (used by the falcoctl artifact):
- * lines `libpython=PATH`, `home=PATH`, `path=DIR` (repeatable); relative paths are relative to
- * the library's directory. */
+ * lines `libpython=PATH|SONAME`, `home=PATH`, `path=DIR` (repeatable); relative paths are
+ * relative to the library's directory. */
 typedef struct runtime_conf {
     char dir[PATH_MAX];
     char libpython[PATH_MAX];
@@ -232,8 +238,11 @@ static void load_runtime_conf(runtime_conf* rc) {
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
-        if (!strncmp(line, "libpython=", 10)) resolve_rel(rc->libpython, rc->dir, line + 10);
-        else if (!strncmp(line, "home=", 5)) resolve_rel(rc->home, rc->dir, line + 5);
+        if (!strncmp(line, "libpython=", 10)) {
+            /* a bare soname is left to ld.so's search path */
+            if (strchr(line + 10, '/')) resolve_rel(rc->libpython, rc->dir, line + 10);
+            else snprintf(rc->libpython, sizeof rc->libpython, "%s", line + 10);
+        } else if (!strncmp(line, "home=", 5)) resolve_rel(rc->home, rc->dir, line + 5);
         else if (!strncmp(line, "path=", 5) && rc->npaths < 8)
             resolve_rel(rc->paths[rc->npaths++], rc->dir, line + 5);
     }
@@ -376,7 +385,10 @@ static int ensure_python(char* err) {
     cfg.parse_argv = 0;
     cfg.user_site_directory = 0;
     const char* home = getenv("K8SAUDIT_OVH_PYTHONHOME");
-    if (!(home && *home)) home = rc.home[0] ? rc.home : (is_dir(K8S_PYTHON_HOME) ? K8S_PYTHON_HOME : NULL);
+    if (!(home && *home)) home = rc.home[0] ? rc.home : NULL;
+    /* The build-time home only goes with the build-time libpython: a relocated runtime
+     * (sidecar libpython) uses its interpreter's own prefix. */
+    if (!home && !rc.libpython[0] && is_dir(K8S_PYTHON_HOME)) home = K8S_PYTHON_HOME;
     if (home) {
         PyStatus st = g_py.PyConfig_SetBytesString(&cfg, &cfg.home, home);
         if (g_py.PyStatus_Exception(st)) {
@@ -434,11 +446,20 @@ EXPORT const char* plugin_get_last_error(ss_plugin_t* s) {
 
 EXPORT ss_instance_t* plugin_open(ss_plugin_t* s, const char* params, ss_plugin_rc* rc) {
     shim_state* st = s;
+    sigset_t pipe, old;
     if (!st || !st->inner) {
         *rc = SS_PLUGIN_FAILURE;
         return NULL;
     }
-    return g_vt->open(st->inner, params ? params : "", rc);
+    /* The embedded interpreter installs no signal handlers, so a write on a socket closed by
+     * the peer would raise SIGPIPE and kill Falco. The source threads started by open inherit
+     * this mask (they get EPIPE instead); the caller's own mask is restored. */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    ss_instance_t* h = g_vt->open(st->inner, params ? params : "", rc);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return h;
 }
 
 EXPORT void plugin_close(ss_plugin_t* s, ss_instance_t* h) {
