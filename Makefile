@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench system-deps clean
+.PHONY: demo test bench artifact test-image system-deps clean
 
 system-deps:
 	./scripts/install-system-deps.sh
@@ -26,6 +26,12 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest -q benchmarks --benchmark-only
+
+artifact: $(VENV)/.installed
+	$(PY) -m k8saudit_ovh.artifact build --out dist
+
+test-image: $(VENV)/.installed
+	$(PY) -m pytest -q -m slow tests/test_image_debootstrap.py
 
 clean:
 	rm -rf $(VENV) build dist

@@ -24,7 +24,7 @@ def test_schema_and_config_accept_the_same_keys():
     for key, (kind, lo, hi) in config.KEYS.items():
         assert props[key]["type"] == kind, key
         assert props[key].get("description"), key
-        if kind == "integer":
+        if kind in ("integer", "number"):
             assert (props[key]["minimum"], props[key]["maximum"]) == (lo, hi), key
 
 
@@ -49,6 +49,16 @@ def test_defaults():
     ('{"webhookMaxBatchSize":null}', "webhookMaxBatchSize"),
     ('{"useAsync":"yes"}', "useAsync"),
     ('{"sslCertificate":5}', "sslCertificate"),
+    ('{"ldpPingInterval":0}', "ldpPingInterval"),
+    ('{"ldpPingInterval":"20s"}', "ldpPingInterval"),
+    ('{"ldpPingTimeout":true}', "ldpPingTimeout"),
+    ('{"ldpMaxBackoff":-1}', "ldpMaxBackoff"),
+    ('{"ldpReplayOnReconnect":1}', "ldpReplayOnReconnect"),
+    ('{"ldpReplayMaxWindow":1.5}', "ldpReplayMaxWindow"),
+    ('{"ldpDedupeCapacity":0}', "ldpDedupeCapacity"),
+    ('{"ldpCAFile":["a"]}', "ldpCAFile"),
+    ('{"ldpStatsInterval":-1}', "ldpStatsInterval"),
+    ('{"ldpMinBackoff":5,"ldpMaxBackoff":2}', "ldpMinBackoff"),
 ])
 def test_bad_values_name_the_key(text, key):
     with pytest.raises(config.ConfigError) as e:
@@ -66,3 +76,15 @@ def test_unknown_keys_are_accepted_and_reported():
     c = config.parse('{"maxEventBytes": 5, "maxEventSize": 1000}')
     assert c.max_event_size == 1000
     assert c.extra == ("maxEventBytes",)
+
+
+def test_ldp_defaults_and_numbers():
+    c = config.parse("{}")
+    assert (c.ldp_ping_interval, c.ldp_ping_timeout, c.ldp_min_backoff, c.ldp_max_backoff) == \
+        (20.0, 20.0, 1.0, 60.0)
+    assert c.ldp_replay is False and c.ldp_ca_file == "" and c.ldp_dedupe_capacity == 65536
+    c = config.parse('{"ldpPingInterval": 2, "ldpPingTimeout": 0.5, "ldpReplayOnReconnect": true,'
+                     ' "ldpCAFile": "/etc/ca.pem", "ldpStatsInterval": 0}')
+    assert c.ldp_ping_interval == 2.0 and isinstance(c.ldp_ping_interval, float)
+    assert c.ldp_ping_timeout == 0.5 and c.ldp_replay and c.ldp_ca_file == "/etc/ca.pem"
+    assert c.ldp_stats_interval == 0.0

@@ -21,6 +21,8 @@ DEF HEADER = 38
 DEF BATCH_MAX = 256
 DEF WAIT_MS = 50             # next_batch blocks at most this long (Falco re-polls at once)
 DEF PRODUCER_WAIT_MS = 100   # producers re-check `stopping` this often while backpressured
+DEF LINGER_MS = 1            # next_batch: after a wake-up with few events, wait this much more
+DEF LINGER_MIN = 32          # ... unless this many events are already there
 DEF MAX_NESTING = 64         # arrays of arrays of events
 
 # ---- counters: name and kind of each metric, by counter_id
@@ -170,6 +172,10 @@ cdef ss_plugin_rc queue_next_batch(evqueue* q, uint32_t* nevts, ss_plugin_event*
     pthread_mutex_lock(&q.mu)
     if q.count == 0 and not q.finished and not q.failed and not q.stopping:
         k8s_cond_wait_ms(&q.not_empty, &q.mu, WAIT_MS)
+        # Woken by the first event of a burst: let a few more arrive (LINGER_MS) rather than
+        # wake up once per event when the producer is only a little slower than the host.
+        if 0 < q.count < LINGER_MIN and not q.finished and not q.failed and not q.stopping:
+            k8s_cond_wait_ms(&q.not_empty, &q.mu, LINGER_MS)
     while q.count > 0 and n < BATCH_MAX:
         e = q.ring[q.head]
         q.head = (q.head + 1) % q.ring_cap
@@ -213,7 +219,8 @@ cdef int _push(evqueue* q, ss_plugin_event* e) noexcept nogil:
     q.count += 1
     q.bytes += e.len
     k8s_set(&q.ctr.v[<int>C_QUEUE_DEPTH], q.count)
-    pthread_cond_signal(&q.not_empty)
+    if q.count == 1:        # only an empty queue can have a waiting consumer
+        pthread_cond_signal(&q.not_empty)
     pthread_mutex_unlock(&q.mu)
     return 0
 

@@ -69,6 +69,7 @@ def _cmd_tail(args) -> int:
             return 3
         count = 0
         start = time.monotonic()
+        ticker = _LiveCount(state, lambda: count, args.count_interval) if args.count_interval else None
         try:
             for ev in inst.events():
                 count += 1
@@ -80,6 +81,8 @@ def _cmd_tail(args) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            if ticker:
+                ticker.stop()
             inst.close()
         elapsed = max(time.monotonic() - start, 1e-9)
         metrics = {k: v for k, v in state.metrics().items() if v}
@@ -88,6 +91,53 @@ def _cmd_tail(args) -> int:
     finally:
         state.destroy()
     return 0
+
+
+class _LiveCount:
+    """A line on stderr every `interval` seconds: events so far, rate, connection counters."""
+
+    def __init__(self, state, count, interval: float):
+        import threading
+        self.state, self.count, self.interval = state, count, interval
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        start = last_t = time.monotonic()
+        last_n = 0
+        while not self.done.wait(self.interval):
+            now, n = time.monotonic(), self.count()
+            m = self.state.metrics()
+            dropped = sum(v for k, v in m.items() if k.startswith("dropped_"))
+            parts = [f"{n} events ({(n - last_n) / max(now - last_t, 1e-9):.1f}/s)",
+                     f"{now - start:.0f}s"]
+            if m.get("frames_received") or m.get("connected") or m.get("reconnects"):
+                parts += [f"connected {m.get('connected', 0)}", f"reconnects {m.get('reconnects', 0)}",
+                          f"frames {m.get('frames_received', 0)}", f"lag {m.get('lag_ms', 0)} ms"]
+            parts.append(f"dropped {dropped}")
+            print("-- " + ", ".join(parts), file=sys.stderr, flush=True)
+            last_t, last_n = now, n
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(1.0)
+
+
+def _cmd_check(args) -> int:
+    from . import config as config_mod
+    from . import ldp
+    try:
+        cfg = config_mod.parse(args.config)
+    except config_mod.ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    addresses = ldp.split_params(args.url) or [args.url]
+    rc = 0
+    for address in addresses:
+        print(f"k8saudit-ovh check {ldp.redact(address)}")
+        rc = max(rc, ldp.check(address, cfg, events=args.events, timeout=args.timeout))
+    return rc
 
 
 def main(argv=None) -> int:
@@ -100,11 +150,24 @@ def main(argv=None) -> int:
                            ("demo", "replay the bundled sample MKS audit log through the library")):
         p = sub.add_parser(name, help=helptext)
         if name == "tail":
-            p.add_argument("source", help="audit log file or directory (or file://path)")
+            p.add_argument("source", help="LDP WebSocket address (wss://<cluster>.logs.ovh.com/tail/"
+                                          "?tk=<token>, several joined with ','), or an audit log "
+                                          "file or directory (or file://path)")
         p.add_argument("--fields", help="comma-separated field specs (default: %s)" % ",".join(DEFAULT_FIELDS))
         p.add_argument("--config", default="{}", help="init config JSON (default {})")
         p.add_argument("--max-events", type=int, default=0, help="stop after N events")
+        p.add_argument("--count-interval", type=float, default=5.0,
+                       help="seconds between two live count lines on stderr (0: none; default 5)")
         p.set_defaults(func=_cmd_tail)
+    p = sub.add_parser("check", help="connect to an LDP WebSocket address and report, in plain "
+                                     "words, whether the connection, TLS, the token and the "
+                                     "stream work (counts a few audit events)")
+    p.add_argument("url", help="wss://<cluster>.logs.ovh.com/tail/?tk=<token> (or without wss://)")
+    p.add_argument("--config", default="{}", help="init config JSON, e.g. for ldpCAFile (default {})")
+    p.add_argument("--events", type=int, default=3, help="audit events to wait for (default 3)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for those events (default 30)")
+    p.set_defaults(func=_cmd_check)
     args = parser.parse_args(argv)
     if args.command == "demo":
         args.source = sample_path()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import config as config_mod
 from . import filesource
+from . import ldp
 from ._source import Counters, EventQueue, Feeder
 from .log import get_logger
 
@@ -24,10 +25,15 @@ class PluginState:
         params = params.strip()
         if not params:
             raise filesource.SourceError(
-                "k8saudit-ovh: open_params is empty: give an audit log file path (or file://path)")
+                "k8saudit-ovh: open_params is empty: give an LDP WebSocket address "
+                "(wss://<cluster>.logs.ovh.com/tail/?tk=<token>) or an audit log file path")
         queue = EventQueue(self.counters)
-        producers = [filesource.FileSource(filesource.resolve_paths(params), queue,
-                                           Feeder(queue, self.config.max_event_size), self.config)]
+        if ldp.is_ldp_params(params):
+            producers = [ldp.LdpSource.from_params(params, queue, self.counters, self.config)]
+        else:
+            producers = [filesource.FileSource(filesource.resolve_paths(params), queue,
+                                               Feeder(queue, self.config.max_event_size),
+                                               self.config)]
         inst = Instance(queue, producers, self.log)
         inst.start()
         self.instances.append(inst)
