@@ -78,14 +78,18 @@ cdef inline bint _valid_number(const char* s, size_t n) noexcept nogil:
 
 cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
     """Index `data`; 0 on success, a negative jerr otherwise (the index is then empty)."""
-    cdef uint32_t ns = 0, i = 0, k, top, pos, nxt, e
+    cdef uint32_t ns = 0, i = 0, k = 1, top = 0, last = 0, pos, nxt, e
     cdef const uint32_t* p = NULL
     cdef int depth = 0
-    cdef char c, close
+    cdef char c
     cdef char* np
     cdef char* buf
     cdef jnode* nd
-    cdef uint32_t* stack = d.stack        # pairs: container node, last linked child
+    cdef jnode* nodes
+    cdef uint32_t* stack = d.stack        # per open container: its parent container, parent's last child
+    cdef const char* bs
+    cdef uint32_t next_bs
+    cdef bint compact = True, top_arr = False, want_key = False
     d.nnodes = 0
     d.len = 0
     if n > MAX_DOC:
@@ -108,55 +112,86 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
     # Every node starts at a structural index, so ns + 1 nodes always suffice.
     if _reserve_nodes(d, ns + 2) != 0:
         return JERR_NOMEM
-    d.len = n
-    d.compact = True
-    d.nodes[0].kind = J_NONE
-    d.nodes[0].count = 0
-    d.nodes[0].next = 0
-    k = 1
+    nodes = d.nodes       # locals only below: byte stores into nodes may alias any memory
+    # Backslashes are rare: find them in one pass and give each string its `esc` flag by
+    # walking that list alongside the strings (they come in document order).
+    bs = <const char*>memchr(buf, b'\\', n)
+    next_bs = <uint32_t>(bs - buf) if bs != NULL else <uint32_t>n
+    nodes[0].kind = J_NONE
+    nodes[0].count = 0
+    nodes[0].next = 0
 
-    # --- a value starts at structural i
     while True:
+        if want_key:
+            # --- an object member's key and its colon
+            if i >= ns or buf[p[i]] != b'"':
+                return JERR_SYNTAX
+            pos = p[i]
+            nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
+            e = nxt
+            while e > pos + 1 and _ws(buf[e - 1]):
+                e -= 1
+            if e != nxt:
+                compact = False
+            if e <= pos + 1 or buf[e - 1] != b'"':
+                return JERR_SYNTAX
+            nd = &nodes[k]
+            nd.kind = J_KEY
+            nd.start = pos
+            nd.end = e
+            nd.next = 0
+            nd.count = 0
+            nd.esc = _escaped(buf, n, pos, e, &next_bs)
+            if last:
+                nodes[last].next = k
+            last = k
+            nodes[top].count += 1
+            k += 1
+            i += 1
+            if i >= ns or buf[p[i]] != b':':
+                return JERR_SYNTAX
+            if i + 1 < ns and p[i + 1] != p[i] + 1:
+                compact = False
+            i += 1
+            want_key = False
+
+        # --- a value starts at structural i
         if i >= ns:
             return JERR_SYNTAX
         pos = p[i]
         c = buf[pos]
-        nd = &d.nodes[k]
+        nd = &nodes[k]
         nd.start = pos
         nd.next = 0
         nd.count = 0
         nd.esc = 0
-        if depth > 0:
-            top = stack[2 * (depth - 1)]
-            if d.nodes[top].kind == J_ARR:
-                if stack[2 * (depth - 1) + 1]:
-                    d.nodes[stack[2 * (depth - 1) + 1]].next = k
-                stack[2 * (depth - 1) + 1] = k
-                d.nodes[top].count += 1
+        if top_arr:
+            if last:
+                nodes[last].next = k
+            last = k
+            nodes[top].count += 1
         if c == b'{' or c == b'[':
             nd.kind = J_OBJ if c == b'{' else J_ARR
-            close = b'}' if c == b'{' else b']'
             k += 1
             i += 1
             if i >= ns:
                 return JERR_SYNTAX
             if p[i] != pos + 1:
-                d.compact = False
-            if buf[p[i]] == close:
+                compact = False
+            if buf[p[i]] == (c'}' if c == c'{' else c']'):
                 nd.end = p[i] + 1
                 i += 1
-                # fall through to "value done"
+                # an empty container is a complete value: fall through to "value done"
             else:
                 if depth >= MAX_DEPTH:
                     return JERR_DEPTH
-                stack[2 * depth] = k - 1
-                stack[2 * depth + 1] = 0
+                stack[2 * depth] = top
+                stack[2 * depth + 1] = last
                 depth += 1
-                if c == b'[':
-                    continue
-                # --- an object member: key, colon, value
-                if _parse_key(d, p, ns, &i, &k, stack, depth) != 0:
-                    return JERR_SYNTAX
+                top = k - 1
+                last = 0
+                top_arr = c == b'['
+                want_key = not top_arr
                 continue
         elif c == b'"':
             nd.kind = J_STR
@@ -165,11 +200,11 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             while e > pos + 1 and _ws(buf[e - 1]):
                 e -= 1
             if e != nxt:
-                d.compact = False
+                compact = False
             if e <= pos + 1 or buf[e - 1] != b'"':
                 return JERR_SYNTAX
             nd.end = e
-            nd.esc = memchr(buf + pos + 1, b'\\', e - pos - 2) != NULL
+            nd.esc = _escaped(buf, n, pos, e, &next_bs)
             k += 1
             i += 1
         else:
@@ -178,7 +213,7 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             while e > pos and _ws(buf[e - 1]):
                 e -= 1
             if e != nxt:
-                d.compact = False
+                compact = False
             nd.end = e
             if c == b't' and e - pos == 4 and memcmp(buf + pos, b"true", 4) == 0:
                 nd.kind = J_TRUE
@@ -193,70 +228,43 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             k += 1
             i += 1
 
-        # --- value done: close containers / expect the next member
+        # --- value done: a comma, or close containers
         while True:
             if depth == 0:
                 if i != ns:
                     return JERR_SYNTAX
+                d.len = n
+                d.compact = compact
                 d.nnodes = k
                 return JERR_OK
             if i >= ns:
                 return JERR_SYNTAX
-            top = stack[2 * (depth - 1)]
             c = buf[p[i]]
             if i + 1 < ns and p[i + 1] != p[i] + 1:
-                d.compact = False
+                compact = False
             if c == b',':
                 i += 1
-                if d.nodes[top].kind == J_OBJ:
-                    if _parse_key(d, p, ns, &i, &k, stack, depth) != 0:
-                        return JERR_SYNTAX
-                break          # parse the next value
-            close = b'}' if d.nodes[top].kind == J_OBJ else b']'
-            if c != close:
+                want_key = not top_arr
+                break
+            if c != (c']' if top_arr else c'}'):
                 return JERR_SYNTAX
-            d.nodes[top].end = p[i] + 1
+            nodes[top].end = p[i] + 1
             i += 1
             depth -= 1
+            top = stack[2 * depth]
+            last = stack[2 * depth + 1]
+            top_arr = nodes[top].kind == J_ARR
 
 
-cdef inline int _parse_key(jdoc* d, const uint32_t* p, uint32_t ns, uint32_t* pi, uint32_t* pk,
-                           uint32_t* stack, int depth) noexcept nogil:
-    """Key string at structural *pi, then ':'; links the key node into the open object."""
-    cdef uint32_t i = pi[0], k = pk[0], pos, nxt, e, top
-    cdef char* buf = d.buf
-    cdef jnode* nd
-    if i >= ns or buf[p[i]] != b'"':
-        return -1
-    pos = p[i]
-    nxt = p[i + 1] if i + 1 < ns else <uint32_t>d.len
-    e = nxt
-    while e > pos + 1 and _ws(buf[e - 1]):
-        e -= 1
-    if e != nxt:
-        d.compact = False
-    if e <= pos + 1 or buf[e - 1] != b'"':
-        return -1
-    nd = &d.nodes[k]
-    nd.kind = J_KEY
-    nd.start = pos
-    nd.end = e
-    nd.next = 0
-    nd.count = 0
-    nd.esc = memchr(buf + pos + 1, b'\\', e - pos - 2) != NULL
-    top = stack[2 * (depth - 1)]
-    if stack[2 * (depth - 1) + 1]:
-        d.nodes[stack[2 * (depth - 1) + 1]].next = k
-    stack[2 * (depth - 1) + 1] = k
-    d.nodes[top].count += 1
-    i += 1
-    if i >= ns or buf[p[i]] != b':':
-        return -1
-    if i + 1 < ns and p[i + 1] != p[i] + 1:
-        d.compact = False
-    pi[0] = i + 1
-    pk[0] = k + 1
-    return 0
+cdef inline bint _escaped(const char* buf, size_t n, uint32_t start, uint32_t end,
+                          uint32_t* next_bs) noexcept nogil:
+    """Whether buf[start:end] holds a backslash; *next_bs is the first one at or after the
+    previous string, and only moves forward."""
+    cdef const char* b
+    while next_bs[0] < start:
+        b = <const char*>memchr(buf + next_bs[0] + 1, b'\\', n - next_bs[0] - 1)
+        next_bs[0] = <uint32_t>(b - buf) if b != NULL else <uint32_t>n
+    return next_bs[0] < end
 
 
 cdef const char* jstr(jdoc* d, uint32_t node, size_t* n) noexcept nogil:

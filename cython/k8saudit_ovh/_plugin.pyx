@@ -132,7 +132,12 @@ cdef ss_plugin_rc _next_batch(ss_plugin_t* p, ss_instance_t* hp, uint32_t* nevts
 
 cdef ss_plugin_rc _extract_fields(ss_plugin_t* p, const ss_plugin_event_input* evt,
                                   const ss_plugin_field_extract_input* req) noexcept nogil:
-    return extract_fields(&(<k8s_state*>p).ex, evt, req)
+    cdef k8s_state* s = <k8s_state*>p
+    cdef ss_plugin_rc rc = extract_fields(&s.ex, evt, req)
+    # Falco reads a failed extraction as "no value" without asking why; other hosts may ask.
+    if rc == SS_PLUGIN_FAILURE and s.ex.last_error != NULL:
+        strncpy(s.lasterr, s.ex.last_error, ERRLEN - 1)
+    return rc
 
 
 cdef const char* _event_to_string(ss_plugin_t* p, const ss_plugin_event_input* evt) noexcept nogil:
