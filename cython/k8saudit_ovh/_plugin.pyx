@@ -29,6 +29,7 @@ DEF ERRLEN = 1024
 cdef struct k8s_state:
     extractor ex
     char lasterr[ERRLEN]
+    const char* extract_err     # static text of the last failed extraction, if more recent
     counters* ctr
     PyObject* py_state          # k8saudit_ovh.runtime.PluginState (config, counters, logger)
     sbuf evtstr
@@ -88,12 +89,14 @@ cdef ss_instance_t* _open(ss_plugin_t* p, const char* params, ss_plugin_rc* rc) 
         inst = (<object>s.py_state).open((params or b"").decode("utf-8", "replace"))
     except Exception as exc:
         _set_error(s.lasterr, str(exc))
+        s.extract_err = NULL
         rc[0] = SS_PLUGIN_FAILURE
         return NULL
     h = <k8s_instance*>calloc(1, sizeof(k8s_instance))
     if h == NULL:
         inst.close()
         _set_error(s.lasterr, "k8saudit-ovh: out of memory")
+        s.extract_err = NULL
         rc[0] = SS_PLUGIN_FAILURE
         return NULL
     queue = inst.queue
@@ -117,7 +120,8 @@ cdef void _close(ss_plugin_t* p, ss_instance_t* hp) noexcept with gil:
 
 
 cdef const char* _get_last_error(ss_plugin_t* p) noexcept nogil:
-    return (<k8s_state*>p).lasterr
+    cdef k8s_state* s = <k8s_state*>p
+    return s.extract_err if s.extract_err != NULL else s.lasterr
 
 
 cdef ss_plugin_rc _next_batch(ss_plugin_t* p, ss_instance_t* hp, uint32_t* nevts,
@@ -127,6 +131,7 @@ cdef ss_plugin_rc _next_batch(ss_plugin_t* p, ss_instance_t* hp, uint32_t* nevts
     cdef ss_plugin_rc rc = queue_next_batch(q, nevts, evts)
     if rc == SS_PLUGIN_FAILURE:
         strncpy(s.lasterr, q.errmsg, ERRLEN - 1)
+        s.extract_err = NULL
     return rc
 
 
@@ -135,8 +140,9 @@ cdef ss_plugin_rc _extract_fields(ss_plugin_t* p, const ss_plugin_event_input* e
     cdef k8s_state* s = <k8s_state*>p
     cdef ss_plugin_rc rc = extract_fields(&s.ex, evt, req)
     # Falco reads a failed extraction as "no value" without asking why; other hosts may ask.
-    if rc == SS_PLUGIN_FAILURE and s.ex.last_error != NULL:
-        strncpy(s.lasterr, s.ex.last_error, ERRLEN - 1)
+    # Failures are frequent (wrong JSON types): keep a pointer to the static text, copy nothing.
+    if rc == SS_PLUGIN_FAILURE:
+        s.extract_err = s.ex.last_error
     return rc
 
 
