@@ -48,15 +48,16 @@ def lib():
     return k8saudit_ovh.library_path()
 
 
-@pytest.fixture(scope="module")
-def server():
-    """One server process; every connection gets the same N_BIG frames as fast as possible."""
+def _serve(extra=()):
     proc = subprocess.Popen([sys.executable, str(TESTS / "ldp_server.py"), "--count", str(N_BIG),
-                             "--token", TOKEN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+                             "--token", TOKEN, *extra], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith("PORT "), line
-    yield f"ws://127.0.0.1:{int(line.split()[1])}/tail/?tk={TOKEN}"
+    return proc, int(line.split()[1])
+
+
+def _stop(proc):
     proc.stdin.close()
     try:
         proc.wait(10)
@@ -65,8 +66,28 @@ def server():
         proc.wait()
 
 
-def _run(host, lib, url, n, fields: bool) -> dict:
-    args = [host, lib, "replay", "--config", json.dumps({"ldpStatsInterval": 0}), "--open", url,
+@pytest.fixture(scope="module")
+def server():
+    """One server process; every connection gets the same N_BIG frames as fast as possible."""
+    proc, port = _serve()
+    yield f"ws://127.0.0.1:{port}/tail/?tk={TOKEN}"
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same over TLS, with a CA made here: (url, CA file)."""
+    from ldp_server import make_tls
+    d = tmp_path_factory.mktemp("bench_tls")
+    ca, _ = make_tls(d)
+    proc, port = _serve(["--certfile", str(d / "server.pem"), "--keyfile", str(d / "server.key")])
+    yield f"wss://localhost:{port}/tail/?tk={TOKEN}", ca
+    _stop(proc)
+
+
+def _run(host, lib, url, n, fields: bool, config=None) -> dict:
+    config = {"ldpStatsInterval": 0, **(config or {})}
+    args = [host, lib, "replay", "--config", json.dumps(config), "--open", url,
             "--max-events", str(n), "--max-seconds", "300", "--quiet"]
     if fields:
         args += ["--fields-file", str(HERE / "rule_fields.txt")]
@@ -84,9 +105,9 @@ def _run(host, lib, url, n, fields: bool) -> dict:
     return {"events": n, "wall_s": wall, "cpu_s": cpu}
 
 
-def _measure(host, lib, url, fields: bool) -> dict:
-    small = _run(host, lib, url, N_SMALL, fields)
-    big = _run(host, lib, url, N_BIG, fields)
+def _measure(host, lib, url, fields: bool, config=None) -> dict:
+    small = _run(host, lib, url, N_SMALL, fields, config)
+    big = _run(host, lib, url, N_BIG, fields, config)
     d_events = big["events"] - small["events"]
     d_wall = max(big["wall_s"] - small["wall_s"], 1e-9)
     d_cpu = max(big["cpu_s"] - small["cpu_s"], 1e-9)
@@ -120,6 +141,14 @@ def test_ldp_ingest_with_rule_fields(benchmark, host, lib, server):
     res = benchmark.pedantic(_measure, args=(host, lib, server, True), rounds=1, iterations=1)
     _report(benchmark, "ingest + 33 rule fields", res)
     assert res["steady_events_per_s"] >= (25000 if STRICT else 8000), res
+
+
+def test_ldp_ingest_wss(benchmark, host, lib, tls_server):
+    url, ca = tls_server
+    res = benchmark.pedantic(_measure, args=(host, lib, url, False, {"ldpCAFile": ca}),
+                             rounds=1, iterations=1)
+    _report(benchmark, "ingest over wss:// (no extraction)", res)
+    assert res["steady_events_per_cpu_s"] >= (40000 if STRICT else 10000), res
 
 
 @pytest.mark.skipif(not os.environ.get("K8SAUDIT_OVH_IDLE_SECONDS"),

@@ -90,5 +90,5 @@ cdef class Feeder:
     cdef sbuf scratch
     cdef sbuf cluster            # JSON string literal of the cluster name ("" = none)
     cdef Dedupe dedupe           # None: no dedupe
-    cdef uint64_t last_ts        # stageTimestamp of the last event queued
+    cdef uint64_t last_ts        # newest stageTimestamp of the events queued (lag_ms)
     cdef uint64_t fdrops[<int>FD_COUNT]

@@ -402,7 +402,7 @@ cdef class Feeder:
 
     @property
     def last_event_ts(self):
-        """stageTimestamp (ns) of the last event this Feeder queued, 0 if none."""
+        """The newest stageTimestamp (ns) of the events this Feeder queued, 0 if none."""
         return self.last_ts
 
     def frame_drops(self):
@@ -562,7 +562,7 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
         return FEED_STOPPED
     k8s_add(&ctr.v[<int>C_EVENTS_INGESTED], 1)
     k8s_add(&ctr.v[<int>C_BYTES_INGESTED], <uint64_t>size)
-    if f.last_ts != NULL:
+    if f.last_ts != NULL and ts > f.last_ts[0]:
         f.last_ts[0] = ts
     queued[0] += 1
     return FEED_OK
