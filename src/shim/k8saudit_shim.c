@@ -412,6 +412,31 @@ static int ensure_python(char* err) {
 
 /* ---------------------------------------------------------------- stateful calls */
 
+/* The embedded interpreter installs no signal handlers, so a write on a socket closed by the
+ * peer would raise SIGPIPE and kill Falco. Calls that start or stop source threads run with
+ * SIGPIPE blocked: the threads they start inherit the mask (and get EPIPE instead), and a
+ * SIGPIPE raised meanwhile on the calling thread is discarded before its mask is restored. */
+typedef struct pipe_guard {
+    sigset_t pipe;
+    sigset_t old;
+} pipe_guard;
+
+static void pipe_block(pipe_guard* g) {
+    sigemptyset(&g->pipe);
+    sigaddset(&g->pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &g->pipe, &g->old);
+}
+
+static void pipe_restore(pipe_guard* g) {
+    sigset_t pending;
+    static const struct timespec zero = {0, 0};
+    if (!sigismember(&g->old, SIGPIPE) && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE))
+        sigtimedwait(&g->pipe, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+
 typedef struct shim_state {
     ss_plugin_t* inner;
     char err[ERRLEN];
@@ -434,7 +459,12 @@ EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc
 EXPORT void plugin_destroy(ss_plugin_t* s) {
     shim_state* st = s;
     if (!st) return;
-    if (st->inner) g_vt->destroy(st->inner);
+    if (st->inner) {
+        pipe_guard g;
+        pipe_block(&g);
+        g_vt->destroy(st->inner);
+        pipe_restore(&g);
+    }
     free(st);
 }
 
@@ -446,25 +476,24 @@ EXPORT const char* plugin_get_last_error(ss_plugin_t* s) {
 
 EXPORT ss_instance_t* plugin_open(ss_plugin_t* s, const char* params, ss_plugin_rc* rc) {
     shim_state* st = s;
-    sigset_t pipe, old;
+    pipe_guard g;
     if (!st || !st->inner) {
         *rc = SS_PLUGIN_FAILURE;
         return NULL;
     }
-    /* The embedded interpreter installs no signal handlers, so a write on a socket closed by
-     * the peer would raise SIGPIPE and kill Falco. The source threads started by open inherit
-     * this mask (they get EPIPE instead); the caller's own mask is restored. */
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    pipe_block(&g);
     ss_instance_t* h = g_vt->open(st->inner, params ? params : "", rc);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pipe_restore(&g);
     return h;
 }
 
 EXPORT void plugin_close(ss_plugin_t* s, ss_instance_t* h) {
     shim_state* st = s;
-    if (st && st->inner && h) g_vt->close(st->inner, h);
+    pipe_guard g;
+    if (!(st && st->inner && h)) return;
+    pipe_block(&g);
+    g_vt->close(st->inner, h);
+    pipe_restore(&g);
 }
 
 EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t* s, ss_instance_t* h, uint32_t* nevts,
