@@ -168,6 +168,10 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for those events (default 30)")
     p.set_defaults(func=_cmd_check)
+    from . import artifact
+    p = sub.add_parser("artifact", help="falcoctl plugin artifact: build, push, pull")
+    artifact.add_arguments(p)
+    p.set_defaults(func=artifact.run)
     args = parser.parse_args(argv)
     if args.command == "demo":
         args.source = sample_path()
