@@ -127,13 +127,8 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             if i >= ns or buf[p[i]] != b'"':
                 return JERR_SYNTAX
             pos = p[i]
-            nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
-            e = nxt
-            while e > pos + 1 and _ws(buf[e - 1]):
-                e -= 1
-            if e != nxt:
-                compact = False
-            if e <= pos + 1 or buf[e - 1] != b'"':
+            e = _string_end(buf, p, i, ns, n, &compact)
+            if e == 0:
                 return JERR_SYNTAX
             nd = &nodes[k]
             nd.kind = J_KEY
@@ -195,13 +190,8 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
                 continue
         elif c == b'"':
             nd.kind = J_STR
-            nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
-            e = nxt
-            while e > pos + 1 and _ws(buf[e - 1]):
-                e -= 1
-            if e != nxt:
-                compact = False
-            if e <= pos + 1 or buf[e - 1] != b'"':
+            e = _string_end(buf, p, i, ns, n, &compact)
+            if e == 0:
                 return JERR_SYNTAX
             nd.end = e
             nd.esc = _escaped(buf, n, pos, e, &next_bs)
@@ -254,6 +244,22 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             top = stack[2 * depth]
             last = stack[2 * depth + 1]
             top_arr = nodes[top].kind == J_ARR
+
+
+cdef inline uint32_t _string_end(const char* buf, const uint32_t* p, uint32_t i, uint32_t ns,
+                                 size_t n, bint* compact) noexcept nogil:
+    """End (past the closing quote) of the string opened at structural i, or 0 if malformed:
+    only whitespace may separate it from the next structural."""
+    cdef uint32_t pos = p[i]
+    cdef uint32_t nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
+    cdef uint32_t e = nxt
+    while e > pos + 1 and _ws(buf[e - 1]):
+        e -= 1
+    if e != nxt:
+        compact[0] = False
+    if e <= pos + 1 or buf[e - 1] != b'"':
+        return 0
+    return e
 
 
 cdef inline bint _escaped(const char* buf, size_t n, uint32_t start, uint32_t end,

@@ -1240,9 +1240,9 @@ static void sb_value(sbuf* b, const fspec* sp, const ss_plugin_extract_field* f,
  * One extract_fields call for one field, exactly as libsinsp makes it (num_fields 1).
  * Appends `"spec":[values]` (with a leading ',' if *first is 0) when there are values.
  */
-static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_plugin_event* evt,
-                        uint64_t evtnum, const char* evtsrc, const fspec* sp, sbuf* out,
-                        int* first)
+/* One field request, as libsinsp builds it (num_fields is always 1). */
+static void build_request(extractor* x, const ss_plugin_event* evt, uint64_t evtnum,
+                          const char* evtsrc, const fspec* sp)
 {
     ss_plugin_event_input* ei = x->ei;
     ei->evt = evt;
@@ -1263,6 +1263,16 @@ static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_
     in->get_owner_last_error = host_owner_last_error;
     in->num_fields = 1;
     in->fields = f;
+}
+
+static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_plugin_event* evt,
+                        uint64_t evtnum, const char* evtsrc, const fspec* sp, sbuf* out,
+                        int* first)
+{
+    build_request(x, evt, evtnum, evtsrc, sp);
+    ss_plugin_event_input* ei = x->ei;
+    ss_plugin_extract_field* f = x->f;
+    ss_plugin_field_extract_input* in = x->in;
 
     ss_plugin_rc rc = p->extract_fields(s, ei, in);
 
@@ -1299,26 +1309,9 @@ static size_t extract_bench_one(const plugin* p, ss_plugin_t* s, extractor* x,
                                 const ss_plugin_event* evt, uint64_t evtnum, const char* evtsrc,
                                 const fspec* sp)
 {
-    ss_plugin_event_input* ei = x->ei;
-    ei->evt = evt;
-    ei->evtnum = evtnum;
-    ei->evtsrc = evtsrc;
+    build_request(x, evt, evtnum, evtsrc, sp);
     ss_plugin_extract_field* f = x->f;
-    memset(f, 0, sizeof *f);
-    f->field_id = (uint32_t)sp->field_id;
-    f->field = sp->name;
-    f->arg_key = (sp->arg_present && sp->def->is_key) ? sp->arg : NULL;
-    f->arg_index = sp->arg_index;
-    f->arg_present = (ss_plugin_bool)sp->arg_present;
-    f->ftype = sp->def->ftype;
-    f->flist = (ss_plugin_bool)sp->def->is_list;
-    ss_plugin_field_extract_input* in = x->in;
-    memset(in, 0, sizeof *in);
-    in->owner = &g_owner_token;
-    in->get_owner_last_error = host_owner_last_error;
-    in->num_fields = 1;
-    in->fields = f;
-    if (p->extract_fields(s, ei, in) != SS_PLUGIN_SUCCESS) return 0;
+    if (p->extract_fields(s, x->ei, x->in) != SS_PLUGIN_SUCCESS) return 0;
     size_t total = 0;
     if (sp->def->ftype == FTYPE_STRING)
         for (uint64_t i = 0; i < f->res_len; i++) total += strlen(f->res.str[i]);
