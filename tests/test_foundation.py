@@ -17,6 +17,8 @@ from typing import Dict, List, Optional
 
 import pytest
 
+from k8saudit_ovh import host as host_mod
+
 PLUGIN_NAME = "k8saudit-ovh"
 PLUGIN_VERSION = "0.7.0"
 REQUIRED_API = "3.0.0"
@@ -25,28 +27,10 @@ SOURCE = "k8s_audit"
 DEFAULT_MAX_EVENT_SIZE = 262144
 CONFIG_KEYS = ("sslCertificate", "useAsync", "maxEventSize", "webhookMaxBatchSize")
 
-# plugin-abi.md 2.1: every name Falco looks up
-ALL_API_SYMBOLS = {
-    "plugin_" + n
-    for n in (
-        "get_required_api_version", "get_version", "get_last_error", "get_name",
-        "get_description", "get_contact", "get_init_schema", "init", "destroy", "get_id",
-        "get_event_source", "open", "close", "next_batch", "get_progress", "list_open_params",
-        "event_to_string", "get_fields", "extract_fields", "get_extract_event_sources",
-        "get_extract_event_types", "get_parse_event_types", "get_parse_event_sources",
-        "parse_event", "get_async_event_sources", "get_async_events", "set_async_event_handler",
-        "dump_state", "set_config", "get_metrics", "capture_open", "capture_close",
-        "get_required_event_schema_version",
-    )
-}
-REQUIRED_SYMBOLS = {
-    "plugin_" + n
-    for n in (
-        "get_required_api_version", "get_version", "get_name", "get_description", "get_contact",
-        "init", "destroy", "get_last_error", "get_id", "get_event_source", "open", "close",
-        "next_batch", "get_fields", "extract_fields",
-    )
-}
+# plugin-abi.md 2.1: every name Falco looks up (the Python host keeps the one list of them)
+ALL_API_SYMBOLS = {"plugin_" + n for n in host_mod.API_NAMES}
+REQUIRED_SYMBOLS = {"plugin_" + n for n in (host_mod.REQUIRED_NAMES + host_mod.SOURCING_NAMES
+                                            + host_mod.EXTRACTION_NAMES)}
 # capabilities we do not implement, or symbols the ABI notes advise against for a 3.0.0 plugin
 FORBIDDEN_SYMBOLS = {
     "plugin_" + n
