@@ -449,17 +449,6 @@ def test_simple_paths():
                    "ka.auditid": ["a-1"]}
 
 
-def test_cluster_name_falls_back_to_the_configured_one():
-    x = Extractor()
-    assert extract(ev(), "ka.cluster.name", extractor=x) == {}
-    x.set_cluster_name("mks-gra")
-    assert extract(ev(), "ka.cluster.name", extractor=x) == {"ka.cluster.name": ["mks-gra"]}
-    assert extract(ev(annotations={"cluster_name": "gke-1"}), "ka.cluster.name", extractor=x) == {
-        "ka.cluster.name": ["gke-1"]}
-    x.set_cluster_name("")
-    assert extract(ev(), "ka.cluster.name", extractor=x) == {}
-
-
 # ---- ka.uri.param: Go's url.Parse + url.ParseQuery -------------------------------------------
 
 @pytest.mark.parametrize("uri, key, values", [

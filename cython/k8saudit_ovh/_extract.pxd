@@ -25,11 +25,9 @@ cdef struct extractor:
     uint32_t* nodes       # JSON nodes collected along a path (fan-out over arrays)
     uint32_t nnodes
     uint32_t nodes_cap
-    sbuf cluster          # configured cluster name: ka.cluster.name when the event has none
     const char* last_error  # static message of the last failure (never freed)
 
 cdef int extractor_init(extractor* x) noexcept nogil
 cdef void extractor_free(extractor* x) noexcept nogil
-cdef int extractor_set_cluster_name(extractor* x, const char* name, size_t n) noexcept nogil
 cdef ss_plugin_rc extract_fields(extractor* x, const ss_plugin_event_input* evt,
                                  const ss_plugin_field_extract_input* req) noexcept nogil

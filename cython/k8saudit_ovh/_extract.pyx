@@ -945,16 +945,6 @@ cdef int h_true(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
     return _vbytes(x, b"true", 4)
 
 
-cdef int h_cluster(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """The value at p1, else the cluster name configured on the extractor, if any."""
-    cdef uint32_t v = _at(x, &r.p1)
-    if v:
-        return _vtext(x, v)
-    if x.cluster.len:
-        return _vbytes(x, x.cluster.p, x.cluster.len)
-    return H_OK
-
-
 cdef int h_eff_run_as(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """For each container of the array at p1 (index: one of them): its securityContext.<s>,
     else the pod's value at p2, else 0. (Fixed: k8saudit reads keys that do not exist.)"""
@@ -1438,7 +1428,7 @@ cdef int _build_table() except -1:
     _row(KA_RESPONSE_REASON, h_text, b"responseStatus|reason")
     _row(KA_USERAGENT, h_text, b"userAgent")
     _row(KA_SOURCEIPS, h_list, b"sourceIPs", NULL, NULL, 1)
-    _row(KA_CLUSTER_NAME, h_cluster, b"annotations|cluster_name")
+    _row(KA_CLUSTER_NAME, h_text, b"annotations|cluster_name")
     _row(KA_REQ_POD_INITCONTAINERS_NAME, h_strings, b"requestObject|spec|initContainers|name")
     _row(KA_REQ_POD_INITCONTAINERS_IMAGE, h_strings, b"requestObject|spec|initContainers|image")
     _row(KA_REQ_POD_INITCONTAINERS_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|initContainers|image",
@@ -1518,20 +1508,11 @@ cdef void extractor_free(extractor* x) noexcept nogil:
     jdoc_free(&x.doc)
     sbuf_free(&x.arena)
     sbuf_free(&x.scratch)
-    sbuf_free(&x.cluster)
     free(x.offs)
     free(x.vals)
     free(x.fstart)
     free(x.nodes)
     memset(x, 0, sizeof(extractor))
-
-
-cdef int extractor_set_cluster_name(extractor* x, const char* name, size_t n) noexcept nogil:
-    """ka.cluster.name for events without annotations.cluster_name (n == 0: none)."""
-    x.cluster.len = 0
-    if n == 0:
-        return 0
-    return sbuf_append(&x.cluster, name, n)
 
 
 cdef void _scan_root(extractor* x) noexcept nogil:
@@ -1811,12 +1792,6 @@ cdef class Extractor:
 
     def __dealloc__(self):
         extractor_free(&self.x)
-
-    def set_cluster_name(self, name):
-        """Cluster name served by ka.cluster.name when an event has no cluster_name annotation."""
-        cdef bytes b = name.encode() if name else b""
-        if extractor_set_cluster_name(&self.x, b, len(b)) != 0:
-            raise MemoryError()
 
     def extract(self, bytes payload, unsigned long long evtnum, list specs, arg_default_max=True,
                 batch=False):
