@@ -37,6 +37,11 @@ static inline int k8s_stage1_run(k8s_stage1* p, const char* buf, size_t len,
     if (e != simdjson::SUCCESS) return (int)e;
     *n = p->n_structural_indexes;
     *idx = p->structural_indexes.get();
+    /* Two sentinels pointing at the end of the document (simdjson writes them too; the array
+     * has room for them): the index walk reads idx[i + 1] and buf[idx[n]] without bounds checks,
+     * and buf[len] is a NUL of the padding, which matches no JSON token. */
+    p->structural_indexes[*n] = (uint32_t)len;
+    p->structural_indexes[*n + 1] = (uint32_t)len;
     return 0;
 }
 

@@ -124,10 +124,10 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
     while True:
         if want_key:
             # --- an object member's key and its colon
-            if i >= ns or buf[p[i]] != b'"':
+            if buf[p[i]] != b'"':
                 return JERR_SYNTAX
             pos = p[i]
-            e = _string_end(buf, p, i, ns, n, &compact)
+            e = _string_end(buf, p, i, &compact)
             if e == 0:
                 return JERR_SYNTAX
             nd = &nodes[k]
@@ -143,16 +143,14 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             nodes[top].count += 1
             k += 1
             i += 1
-            if i >= ns or buf[p[i]] != b':':
+            if buf[p[i]] != b':':
                 return JERR_SYNTAX
-            if i + 1 < ns and p[i + 1] != p[i] + 1:
+            if p[i + 1] != p[i] + 1:
                 compact = False
             i += 1
             want_key = False
 
-        # --- a value starts at structural i
-        if i >= ns:
-            return JERR_SYNTAX
+        # --- a value starts at structural i (past the end: the NUL sentinel, no valid token)
         pos = p[i]
         c = buf[pos]
         nd = &nodes[k]
@@ -169,8 +167,6 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             nd.kind = J_OBJ if c == b'{' else J_ARR
             k += 1
             i += 1
-            if i >= ns:
-                return JERR_SYNTAX
             if p[i] != pos + 1:
                 compact = False
             if buf[p[i]] == (c'}' if c == c'{' else c']'):
@@ -190,7 +186,7 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
                 continue
         elif c == b'"':
             nd.kind = J_STR
-            e = _string_end(buf, p, i, ns, n, &compact)
+            e = _string_end(buf, p, i, &compact)
             if e == 0:
                 return JERR_SYNTAX
             nd.end = e
@@ -198,7 +194,7 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             k += 1
             i += 1
         else:
-            nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
+            nxt = p[i + 1]
             e = nxt
             while e > pos and _ws(buf[e - 1]):
                 e -= 1
@@ -227,10 +223,8 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
                 d.compact = compact
                 d.nnodes = k
                 return JERR_OK
-            if i >= ns:
-                return JERR_SYNTAX
             c = buf[p[i]]
-            if i + 1 < ns and p[i + 1] != p[i] + 1:
+            if p[i + 1] != p[i] + 1:
                 compact = False
             if c == b',':
                 i += 1
@@ -246,12 +240,12 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil:
             top_arr = nodes[top].kind == J_ARR
 
 
-cdef inline uint32_t _string_end(const char* buf, const uint32_t* p, uint32_t i, uint32_t ns,
-                                 size_t n, bint* compact) noexcept nogil:
+cdef inline uint32_t _string_end(const char* buf, const uint32_t* p, uint32_t i,
+                                 bint* compact) noexcept nogil:
     """End (past the closing quote) of the string opened at structural i, or 0 if malformed:
-    only whitespace may separate it from the next structural."""
+    only whitespace may separate it from the next structural (or the end sentinel)."""
     cdef uint32_t pos = p[i]
-    cdef uint32_t nxt = p[i + 1] if i + 1 < ns else <uint32_t>n
+    cdef uint32_t nxt = p[i + 1]
     cdef uint32_t e = nxt
     while e > pos + 1 and _ws(buf[e - 1]):
         e -= 1
