@@ -39,7 +39,7 @@ from k8saudit_ovh._abi cimport (ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILU
                                 ss_plugin_event_input, ss_plugin_field_extract_input,
                                 ss_plugin_extract_field)
 from k8saudit_ovh._jsonidx cimport (jdoc, jnode, jdoc_init, jdoc_free, jdoc_parse, jappend_raw,
-                                    J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE, J_KEY)
+                                    J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE, J_KEY, jfirst, jnext)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
 from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
 
@@ -461,7 +461,7 @@ cdef uint32_t _nth(const extractor* x, uint32_t arr, uint64_t i) noexcept nogil:
         return 0
     c = arr + 1
     while i:
-        c = x.doc.nodes[c].next
+        c = jnext(&x.doc, c)
         i -= 1
     return c
 
@@ -559,12 +559,12 @@ cdef int _collect(extractor* x, uint32_t node, const kpath* p, uint32_t ki, uint
                 if node == 0:
                     return H_OK
                 continue
-            c = node + 1 if x.doc.nodes[node].count else 0
+            c = jfirst(&x.doc, node)
             while c:
                 rc = _collect(x, c, p, ki, idx)
                 if rc != 0:
                     return rc
-                c = x.doc.nodes[c].next
+                c = jnext(&x.doc, c)
             return H_OK
         node = _getk(x, node, _pkey(p, ki))
         ki += 1
@@ -572,9 +572,10 @@ cdef int _collect(extractor* x, uint32_t node, const kpath* p, uint32_t ki, uint
 
 
 cdef inline int _collect_at(extractor* x, const kpath* p, uint64_t idx) noexcept nogil:
-    """_collect from the event root along p."""
+    """x.nodes = the nodes _collect finds from the event root along p."""
     cdef uint32_t ki
     cdef uint32_t n = _from(x, p, &ki)
+    x.nnodes = 0
     if n == 0:
         return _push_node(x, 0)
     return _collect(x, n, p, ki, idx)
@@ -589,11 +590,11 @@ cdef int _elements(extractor* x, uint32_t arr, uint64_t idx) noexcept nogil:
     if idx != NOIDX:
         c = _nth(x, arr, idx)
         return _push_node(x, c) if c else H_OK
-    c = arr + 1 if x.doc.nodes[arr].count else 0
+    c = jfirst(&x.doc, arr)
     while c:
         if _push_node(x, c) != 0:
             return H_NOMEM
-        c = x.doc.nodes[c].next
+        c = jnext(&x.doc, c)
     return H_OK
 
 # ---------------------------------------------------------------------------------------------
@@ -721,7 +722,6 @@ cdef int h_fanout(extractor* x, const frow* r, const ss_plugin_extract_field* f,
     """Values at p1, fanned out over arrays (index applied); missing ones skipped."""
     cdef uint32_t i
     cdef int rc
-    x.nnodes = 0
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return rc
@@ -736,7 +736,6 @@ cdef int h_strings(extractor* x, const frow* r, const ss_plugin_extract_field* f
     flag 1: the repository part of each value."""
     cdef uint32_t i
     cdef int rc
-    x.nnodes = 0
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return rc
@@ -755,7 +754,6 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
     the array are skipped; a non-array or a non-string element: failure."""
     cdef uint32_t i, c
     cdef int rc
-    x.nnodes = 0
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return rc
@@ -766,7 +764,7 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
             return H_FAIL
         if _vopen(x) != 0:
             return H_NOMEM
-        c = x.nodes[i] + 1 if x.doc.nodes[x.nodes[i]].count else 0
+        c = jfirst(&x.doc, x.nodes[i])
         while c:
             if x.doc.nodes[c].kind != J_STR:
                 return H_FAIL
@@ -774,7 +772,7 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
                 return H_NOMEM
             if _append_text(x, c) != 0:
                 return H_NOMEM
-            c = x.doc.nodes[c].next
+            c = jnext(&x.doc, c)
         if _vclose(x) != 0:
             return H_NOMEM
     return H_OK
@@ -785,7 +783,6 @@ cdef int h_flatten(extractor* x, const frow* r, const ss_plugin_extract_field* f
     elements lacking the array are skipped; a non-array: failure."""
     cdef uint32_t i, c
     cdef int rc
-    x.nnodes = 0
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return rc
@@ -794,11 +791,11 @@ cdef int h_flatten(extractor* x, const frow* r, const ss_plugin_extract_field* f
             continue
         if _kind(x, x.nodes[i]) != J_ARR:
             return H_FAIL
-        c = x.nodes[i] + 1 if x.doc.nodes[x.nodes[i]].count else 0
+        c = jfirst(&x.doc, x.nodes[i])
         while c:
             if _vtext(x, c) != 0:
                 return H_NOMEM
-            c = x.doc.nodes[c].next
+            c = jnext(&x.doc, c)
     return H_OK
 
 
@@ -807,7 +804,6 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
     hostPort if present, else containerPort; ports without either are skipped."""
     cdef uint32_t i, c, v
     cdef int rc
-    x.nnodes = 0
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return rc
@@ -816,14 +812,14 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
             continue
         if _kind(x, x.nodes[i]) != J_ARR:
             return H_FAIL
-        c = x.nodes[i] + 1 if x.doc.nodes[x.nodes[i]].count else 0
+        c = jfirst(&x.doc, x.nodes[i])
         while c:
             v = _get(x, c, b"hostPort", 8)
             if v == 0:
                 v = _get(x, c, b"containerPort", 13)
             if v and _vtext(x, v) != 0:
                 return H_NOMEM
-            c = x.doc.nodes[c].next
+            c = jnext(&x.doc, c)
     return H_OK
 
 
@@ -889,11 +885,11 @@ cdef int h_keys_except(extractor* x, const frow* r, const ss_plugin_extract_fiel
     for i in range(x.nnodes):
         if _kind(x, x.nodes[i]) != J_OBJ:
             continue
-        k = x.nodes[i] + 1 if x.doc.nodes[x.nodes[i]].count else 0
+        k = jfirst(&x.doc, x.nodes[i])
         while k:
             if not _str_eq(x, k, r.s, r.sl) and _vtext(x, k) != 0:
                 return H_NOMEM
-            k = x.doc.nodes[k].next
+            k = jnext(&x.doc, k)
     return H_OK
 
 

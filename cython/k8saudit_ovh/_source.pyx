@@ -5,7 +5,7 @@ from libc.string cimport memcpy, memset, strncpy
 from k8saudit_ovh._abi cimport (ss_plugin_event, ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE,
                                 SS_PLUGIN_TIMEOUT, SS_PLUGIN_EOF)
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jfirst, jnext,
-                                    jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK)
+                                    jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK, jstr_eq)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
 from k8saudit_ovh._simdjson cimport k8s_minify, K8S_JSON_PADDING
 from k8saudit_ovh._sync cimport (pthread_mutex_init, pthread_mutex_destroy, pthread_mutex_lock,
@@ -471,9 +471,9 @@ cdef int _feed_value(feedctx* f, uint32_t node, int nesting, uint32_t* queued) n
         return FEED_OK
     kind_node = jget(d, node, b"kind", 4)
     if kind_node and d.nodes[kind_node].kind == J_STR:
-        if _str_is(d, kind_node, b"Event", 5):
+        if jstr_eq(d, kind_node, b"Event", 5):
             return _feed_event(f, node, queued)
-        if _str_is(d, kind_node, b"EventList", 9):
+        if jstr_eq(d, kind_node, b"EventList", 9):
             items = jget(d, node, b"items", 5)
             if items and d.nodes[items].kind == J_ARR:
                 e = jfirst(d, items)
@@ -485,20 +485,6 @@ cdef int _feed_value(feedctx* f, uint32_t node, int nesting, uint32_t* queued) n
                 return FEED_OK
     k8s_add(&ctr.v[<int>C_DROPPED_NOT_AUDIT_EVENT], 1)
     return FEED_OK
-
-
-cdef inline bint _str_is(jdoc* d, uint32_t node, const char* s, size_t n) noexcept nogil:
-    cdef size_t m = 0
-    cdef const char* t = jstr(d, node, &m)
-    return t != NULL and m == n and (n == 0 or memcmp_(t, s, n))
-
-
-cdef inline bint memcmp_(const char* a, const char* b, size_t n) noexcept nogil:
-    cdef size_t i
-    for i in range(n):
-        if a[i] != b[i]:
-            return False
-    return True
 
 
 cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil:
