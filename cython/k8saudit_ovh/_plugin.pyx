@@ -40,10 +40,12 @@ cdef struct k8s_instance:
     PyObject* py_instance       # k8saudit_ovh.runtime.Instance (queue + producer threads)
 
 
-cdef inline void _set_error(char* dst, str msg) noexcept:
+cdef inline void _set_error(k8s_state* s, str msg) noexcept:
+    """The state's last error; it supersedes the message of an earlier failed extraction."""
     cdef bytes b = msg.encode('utf-8', 'replace')[:ERRLEN - 1]
-    memcpy(dst, <const char*>b, len(b))
-    dst[len(b)] = 0
+    memcpy(s.lasterr, <const char*>b, len(b))
+    s.lasterr[len(b)] = 0
+    s.extract_err = NULL
 
 
 cdef ss_plugin_t* _init(const char* config, char* err, size_t errlen) noexcept with gil:
@@ -88,15 +90,13 @@ cdef ss_instance_t* _open(ss_plugin_t* p, const char* params, ss_plugin_rc* rc) 
     try:
         inst = (<object>s.py_state).open((params or b"").decode("utf-8", "replace"))
     except Exception as exc:
-        _set_error(s.lasterr, str(exc))
-        s.extract_err = NULL
+        _set_error(s, str(exc))
         rc[0] = SS_PLUGIN_FAILURE
         return NULL
     h = <k8s_instance*>calloc(1, sizeof(k8s_instance))
     if h == NULL:
         inst.close()
-        _set_error(s.lasterr, "k8saudit-ovh: out of memory")
-        s.extract_err = NULL
+        _set_error(s, "k8saudit-ovh: out of memory")
         rc[0] = SS_PLUGIN_FAILURE
         return NULL
     queue = inst.queue
