@@ -2028,16 +2028,23 @@ static ss_plugin_t* init_or_exit(plugin* p, const char* config)
     return s;
 }
 
+/* The library, the field specs and the events (capture-file mode) of extract and bench. */
+static void load_workload(const char* path, const options* o, const char* cmd, plugin* p,
+                          spec_list* specs, event_set* es)
+{
+    if (!o->events_path) usage_error("%s needs --events FILE", cmd);
+    memset(p, 0, sizeof *p);
+    plugin_load(p, path, 1);
+    build_specs(p, &o->field_texts, o->arg_default, specs);
+    build_events(o->events_path, p->id, es);
+}
+
 static int cmd_extract(const char* path, const options* o)
 {
-    if (!o->events_path) usage_error("extract needs --events FILE");
     plugin p;
-    memset(&p, 0, sizeof p);
-    plugin_load(&p, path, 1);
     spec_list specs;
-    build_specs(&p, &o->field_texts, o->arg_default, &specs);
     event_set es;
-    build_events(o->events_path, p.id, &es);
+    load_workload(path, o, "extract", &p, &specs, &es);
 
     size_t k = (size_t)o->threads;
     worker* w = xcalloc(k, sizeof(worker));
@@ -2077,14 +2084,10 @@ static int cmd_extract(const char* path, const options* o)
 
 static int cmd_bench(const char* path, const options* o)
 {
-    if (!o->events_path) usage_error("bench needs --events FILE");
     plugin p;
-    memset(&p, 0, sizeof p);
-    plugin_load(&p, path, 1);
     spec_list specs;
-    build_specs(&p, &o->field_texts, o->arg_default, &specs);
     event_set es;
-    build_events(o->events_path, p.id, &es);
+    load_workload(path, o, "bench", &p, &specs, &es);
     ss_plugin_t* s = init_or_exit(&p, o->config);
     extractor x;
     extractor_init(&x);
