@@ -5,7 +5,7 @@
 #
 # Build (from the repository root, on Debian 12 with python3 = 3.11; once per architecture):
 #   python3 -m venv .venv && .venv/bin/pip install .
-#   .venv/bin/python -m k8saudit_ovh.artifact build --out dist     # dist/k8saudit-ovh-<v>-linux-<uname -m>.tar.gz
+#   .venv/bin/python -m k8saudit_ovh_release.artifact build --out dist     # dist/k8saudit-ovh-<v>-linux-<uname -m>.tar.gz
 #   docker build -t ghcr.io/k8saudit-ovh/falco-k8saudit-ovh:0.44.1-0.7.0 .
 #   (multi-arch: put both tarballs in dist/ and `docker buildx build --platform linux/amd64,linux/arm64 ...`)
 #

@@ -28,7 +28,7 @@ bench: $(VENV)/.installed
 	$(PY) -m pytest -q benchmarks --benchmark-only
 
 artifact: $(VENV)/.installed
-	$(PY) -m k8saudit_ovh.artifact build --out dist
+	$(PY) -m k8saudit_ovh_release.artifact build --out dist
 
 test-image: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow tests/test_image_debootstrap.py

@@ -74,7 +74,7 @@ def require_events() -> Path:
 def build_artifact(out: Path):
     """Builds the artifact from the k8saudit-ovh installed in this Python (Debian's libpython
     path and home=/usr, the defaults)."""
-    from k8saudit_ovh import artifact
+    from k8saudit_ovh_release import artifact
 
     try:
         return artifact.build(out)

@@ -14,7 +14,8 @@ from pathlib import PurePosixPath
 import pytest
 
 import dist_support as ds
-from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__, artifact, oci
+from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__
+from k8saudit_ovh_release import artifact, oci
 
 REPO = ds.REPO
 VALUES = REPO / "deploy" / "helm" / "values.yaml"

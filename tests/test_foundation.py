@@ -2,7 +2,7 @@
 
 The plugin is driven by the Falco-like C host (tests/host/falco_host.c, a process without
 Python), by the same host built with ASan/UBSan, under valgrind, and in-process through the
-ctypes host k8saudit_ovh.host.
+ctypes host k8saudit_ovh_cli.host.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from k8saudit_ovh import host as host_mod
+from k8saudit_ovh_cli import host as host_mod
 
 PLUGIN_NAME = "k8saudit-ovh"
 PLUGIN_VERSION = "0.7.0"
@@ -551,7 +551,7 @@ def test_replay_under_valgrind(c_host, plugin_lib, run_host, events_path, expect
 
 
 def test_python_host_replay(plugin_lib, events_path, expected_events):
-    from k8saudit_ovh.host import PluginLibrary, SS_PLUGIN_SCHEMA_JSON
+    from k8saudit_ovh_cli.host import PluginLibrary, SS_PLUGIN_SCHEMA_JSON
 
     lib = PluginLibrary(plugin_lib)
     assert (lib.name, lib.version, lib.required_api_version, lib.id, lib.event_source) == (
@@ -574,7 +574,7 @@ def test_python_host_replay(plugin_lib, events_path, expected_events):
 
 
 def test_python_host_errors(plugin_lib, tmp_path):
-    from k8saudit_ovh.host import PluginError, PluginLibrary
+    from k8saudit_ovh_cli.host import PluginError, PluginLibrary
 
     lib = PluginLibrary(plugin_lib)
     with pytest.raises(PluginError, match="maxEventSize"):

@@ -1,4 +1,4 @@
-"""Self-tests of the test hosts (tests/host/falco_host.c and k8saudit_ovh.host) against a
+"""Self-tests of the test hosts (tests/host/falco_host.c and k8saudit_ovh_cli.host) against a
 fake plugin (tests/host/fake_plugin.c) that can be told to break each rule of the contract.
 
 These need no k8saudit-ovh build: they check that the hosts catch what Falco would reject.

@@ -23,7 +23,8 @@ from typing import List, Tuple
 import pytest
 
 import dist_support as ds
-from k8saudit_ovh import LIBRARY_NAME, artifact
+from k8saudit_ovh import LIBRARY_NAME
+from k8saudit_ovh_release import artifact
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """LDP WebSocket live tail: addresses, frames, and a loopback LDP-like server driven through the
-Python host (k8saudit_ovh.host) and through the Falco-like C host (tests/host/falco_host.c).
+Python host (k8saudit_ovh_cli.host) and through the Falco-like C host (tests/host/falco_host.c).
 
 Every test is bounded in time: short ping intervals and backoff caps come from the init config.
 """
@@ -25,7 +25,7 @@ import k8saudit_ovh  # noqa: E402
 from k8saudit_ovh import config as config_mod  # noqa: E402
 from k8saudit_ovh import ldp  # noqa: E402
 from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
-from k8saudit_ovh.host import PluginError, PluginLibrary  # noqa: E402
+from k8saudit_ovh_cli.host import PluginError, PluginLibrary  # noqa: E402
 
 TOKEN = "s3cr3t-T0ken-4242"
 FAST = {"ldpPingInterval": 0.2, "ldpPingTimeout": 0.4, "ldpMinBackoff": 0.05,
@@ -678,7 +678,7 @@ def _cli(args, timeout=60):
     env = dict(os.environ)
     pkg_parent = str(Path(k8saudit_ovh.__file__).parent.parent)
     env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
-    r = subprocess.run([sys.executable, "-m", "k8saudit_ovh.cli", *args], env=env,
+    r = subprocess.run([sys.executable, "-m", "k8saudit_ovh_cli.cli", *args], env=env,
                        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return r.returncode, r.stdout, r.stderr
 

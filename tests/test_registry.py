@@ -13,7 +13,8 @@ import urllib.request
 import pytest
 
 import dist_support as ds
-from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__, artifact, oci
+from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__
+from k8saudit_ovh_release import artifact, oci
 
 REPOSITORY = "k8saudit-ovh/plugin/k8saudit-ovh"
 

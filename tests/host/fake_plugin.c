@@ -1,6 +1,6 @@
 /*
  * fake_plugin: a tiny Falco plugin (sourcing + extraction, API 3.0.0) used only to test the
- * test hosts themselves (tests/host/falco_host.c and k8saudit_ovh.host). It can be told to
+ * test hosts themselves (tests/host/falco_host.c and k8saudit_ovh_cli.host). It can be told to
  * misbehave, so the tests can check that the hosts catch each contract violation.
  *
  * Behaviour is chosen by the init config, a JSON object {"mode": "<mode>"}:

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from . import __version__, library_path
+from k8saudit_ovh import __version__, library_path
 
 # The fields an operator looks at first (all used by the official k8s_audit_rules.yaml).
 DEFAULT_FIELDS = [
@@ -125,8 +125,8 @@ class _LiveCount:
 
 
 def _cmd_check(args) -> int:
-    from . import config as config_mod
-    from . import ldp
+    from k8saudit_ovh import config as config_mod
+    from k8saudit_ovh import ldp
     try:
         cfg = config_mod.parse(args.config)
     except config_mod.ConfigError as exc:
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for those events (default 30)")
     p.set_defaults(func=_cmd_check)
-    from . import artifact
+    from k8saudit_ovh_release import artifact
     p = sub.add_parser("artifact", help="falcoctl plugin artifact: build, push, pull")
     artifact.add_arguments(p)
     p.set_defaults(func=artifact.run)

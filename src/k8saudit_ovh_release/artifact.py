@@ -22,9 +22,9 @@ one architecture (``uname -m``) and glibc >= the newest symbol version its ELF f
 
 Command line (also ``k8saudit-ovh artifact ...`` once wired into the CLI)::
 
-    python -m k8saudit_ovh.artifact build [--out dist] [--libpython PATH] [--home DIR]
-    python -m k8saudit_ovh.artifact push REF ARTIFACT.json... [--plain-http] [--no-floating-tags]
-    python -m k8saudit_ovh.artifact pull REF DIR [--plain-http] [--platform linux/amd64]
+    python -m k8saudit_ovh_release.artifact build [--out dist] [--libpython PATH] [--home DIR]
+    python -m k8saudit_ovh_release.artifact push REF ARTIFACT.json... [--plain-http] [--no-floating-tags]
+    python -m k8saudit_ovh_release.artifact pull REF DIR [--plain-http] [--platform linux/amd64]
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import LIBRARY_NAME, PLUGIN_NAME, __version__
+from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__
 
 # ---------------------------------------------------------------------------- constants
 
@@ -58,6 +58,8 @@ MEDIA_RULESFILE_CONFIG = "application/vnd.cncf.falco.rulesfile.config.v1+json"
 MEDIA_RULESFILE_LAYER = "application/vnd.cncf.falco.rulesfile.layer.v1+tar.gz"
 
 RUNTIME_SIDECAR = "k8saudit-ovh.runtime"
+# Packages of the k8saudit-ovh distribution that never run inside Falco.
+NOT_SHIPPED = ("k8saudit_ovh_cli", "k8saudit_ovh_release")
 RUNTIME_DIR = "k8saudit-ovh-runtime"
 SITE_DIR = RUNTIME_DIR + "/site-packages"
 BUILD_INFO = RUNTIME_DIR + "/BUILD-INFO.json"
@@ -410,6 +412,8 @@ def stage(staging: Path, *, libpython: str, home: Optional[str]) -> Dict[str, ob
         for src, rel in files:
             if rel == f"k8saudit_ovh/{LIBRARY_NAME}":
                 continue                     # it sits at the top of the artifact
+            if rel.split("/", 1)[0] in NOT_SHIPPED:
+                continue                     # operator tools and release tooling stay out of Falco
             dst = site / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
