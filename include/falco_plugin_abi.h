@@ -11,15 +11,12 @@
 #define K8SAUDIT_OVH_FALCO_PLUGIN_ABI_H
 
 #include <stdint.h>
+#include "k8saudit_event.h"   /* the layout of the events behind ss_plugin_event */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define K8S_PLUGIN_EVENT_TYPE 322u      /* PPME_PLUGINEVENT_E */
-#define K8S_PLUGIN_EVENT_NPARAMS 2u
-#define K8S_PLUGIN_EVENT_HEADER_SIZE 26u
-#define K8S_PLUGIN_EVENT_PAYLOAD_OFFSET 38u
 
 typedef uint32_t ss_plugin_bool;
 typedef void ss_plugin_t;

@@ -20,7 +20,7 @@ import pytest
 from k8saudit_ovh_cli import host as host_mod
 
 PLUGIN_NAME = "k8saudit-ovh"
-PLUGIN_VERSION = "0.7.0"
+from k8saudit_ovh import __version__ as PLUGIN_VERSION  # the one place the version is written
 REQUIRED_API = "3.0.0"
 PLUGIN_ID = 22
 SOURCE = "k8s_audit"

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from k8saudit_ovh._jsonidx import Index
-from k8saudit_ovh._source import rfc3339_ns
+from k8saudit_ovh_testing.hooks import Index, rfc3339_ns
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -26,6 +26,7 @@ from k8saudit_ovh import config as config_mod  # noqa: E402
 from k8saudit_ovh import ldp  # noqa: E402
 from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
 from k8saudit_ovh_cli.host import PluginError, PluginLibrary  # noqa: E402
+from k8saudit_ovh_testing.hooks import dedupe_seen  # noqa: E402
 
 TOKEN = "s3cr3t-T0ken-4242"
 FAST = {"ldpPingInterval": 0.2, "ldpPingTimeout": 0.4, "ldpMinBackoff": 0.05,
@@ -271,11 +272,11 @@ def test_dedupe_by_audit_id_and_stage_is_bounded():
     f.feed(json.dumps(ev).encode())          # no auditID: never a duplicate
     assert len(q.next_batch()[1]) == 4 and c.snapshot()["duplicates_dropped"] == 2
     d = Dedupe(100)
-    assert not any(d.seen(f"id{i}") for i in range(100))
-    assert all(d.seen(f"id{i}") for i in range(100))          # remembered
+    assert not any(dedupe_seen(d, f"id{i}") for i in range(100))
+    assert all(dedupe_seen(d, f"id{i}") for i in range(100))          # remembered
     for i in range(100, 400):
-        d.seen(f"id{i}")
-    assert not d.seen("id0")                                   # forgotten: bounded memory
+        dedupe_seen(d, f"id{i}")
+    assert not dedupe_seen(d, "id0")                                   # forgotten: bounded memory
 
 
 def test_oversize_events_are_dropped():

@@ -2,11 +2,6 @@
 from libc.stdint cimport uint16_t, uint32_t, uint64_t, int32_t, int64_t
 
 cdef extern from "falco_plugin_abi.h" nogil:
-    cdef unsigned K8S_PLUGIN_EVENT_TYPE
-    cdef unsigned K8S_PLUGIN_EVENT_NPARAMS
-    cdef unsigned K8S_PLUGIN_EVENT_HEADER_SIZE
-    cdef unsigned K8S_PLUGIN_EVENT_PAYLOAD_OFFSET
-
     ctypedef uint32_t ss_plugin_bool
     ctypedef void ss_plugin_t
     ctypedef void ss_instance_t

@@ -46,19 +46,30 @@ cdef struct jdoc:
     uint32_t* stack
     k8s_stage1* stage1
     bint compact
-    char* scratch
-    size_t scratch_cap
+    sbuf scratch          # unescaped text returned by jstr (valid until the next jstr)
+
+# How string escapes are read. Every accessor below that reads string text takes one, so each
+# call site says which JSON it imitates:
+# - JU_STRICT: the JSON specification (simdjson's unescaper); a malformed escape is an error.
+#   For event sourcing: what makes a payload an audit event (kind, stageTimestamp, GELF
+#   fields) must be real JSON.
+# - JU_FASTJSON: k8saudit's fastjson, best effort: malformed escapes are kept as written, a
+#   lone surrogate keeps its \uXXXX text, a pair that does not combine gives U+FFFD; object
+#   lookups prefer keys written without escapes (fastjson compares raw keys first). For field
+#   values, which must equal k8saudit's byte for byte.
+cdef enum junesc:
+    JU_STRICT = 0
+    JU_FASTJSON = 1
 
 cdef int jdoc_init(jdoc* d) noexcept nogil
 cdef void jdoc_free(jdoc* d) noexcept nogil
 cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil
-cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen) noexcept nogil
-cdef uint32_t jpath(jdoc* d, uint32_t node, const char* path) noexcept nogil
-cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n) noexcept nogil
-cdef const char* jstr(jdoc* d, uint32_t node, size_t* n) noexcept nogil
-cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
+cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen, junesc mode) noexcept nogil
+cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n, junesc mode) noexcept nogil
+cdef const char* jstr(jdoc* d, uint32_t node, size_t* n, junesc mode) noexcept nogil
+cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil
 cdef int jappend_raw(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
-cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
+cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil
 
 cdef inline uint32_t jfirst(const jdoc* d, uint32_t node) noexcept nogil:
     return node + 1 if d.nodes[node].count else 0

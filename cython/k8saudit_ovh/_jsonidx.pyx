@@ -1,14 +1,16 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 from libc.stdint cimport uint8_t, uint32_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memcmp, memchr, memset, strchr, strlen
+from libc.string cimport memcpy, memcmp, memchr, memset
 from k8saudit_ovh._simdjson cimport (k8s_stage1_new, k8s_stage1_free, k8s_stage1_reserve, k8s_stage1_run,
                             k8s_unescape, k8s_minify, K8S_JSON_PADDING)
-from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append
+from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
+from k8saudit_ovh._chars cimport hexval
 
-DEF MAX_DEPTH = 1024
-# Spans are 32-bit offsets; simdjson's own limit is 4 GiB, audit events are far below.
-DEF MAX_DOC = 0x7fffff00
+cdef enum:
+    MAX_DEPTH = 1024
+    # Spans are 32-bit offsets; simdjson's own limit is 4 GiB, audit events are far below.
+    MAX_DOC = 0x7fffff00
 
 cdef inline bint _ws(char c) noexcept nogil:
     return c == b' ' or c == b'\n' or c == b'\r' or c == b'\t'
@@ -28,7 +30,7 @@ cdef void jdoc_free(jdoc* d) noexcept nogil:
     free(d.buf)
     free(d.nodes)
     free(d.stack)
-    free(d.scratch)
+    sbuf_free(&d.scratch)
     if d.stage1 != NULL:
         k8s_stage1_free(d.stage1)
     memset(d, 0, sizeof(jdoc))
@@ -267,77 +269,185 @@ cdef inline bint _escaped(const char* buf, size_t n, uint32_t start, uint32_t en
     return next_bs[0] < end
 
 
-cdef const char* jstr(jdoc* d, uint32_t node, size_t* n) noexcept nogil:
-    """Unescaped text of a string or key node (valid until the next jstr of an escaped string)."""
-    cdef jnode* nd = &d.nodes[node]
-    cdef size_t raw = nd.end - nd.start - 2
-    cdef long m
-    cdef char* s
-    if not nd.esc:
-        n[0] = raw
-        return d.buf + nd.start + 1
-    if raw + K8S_JSON_PADDING > d.scratch_cap:
-        s = <char*>realloc(d.scratch, raw + K8S_JSON_PADDING)
-        if s == NULL:
-            return NULL
-        d.scratch = s
-        d.scratch_cap = raw + K8S_JSON_PADDING
-    m = k8s_unescape(d.stage1, d.buf + nd.start + 1, d.scratch)
-    if m < 0:
-        return NULL
-    n[0] = <size_t>m
-    return d.scratch
+cdef inline int _hex4(const char* s) noexcept nogil:
+    cdef int i, h, v = 0
+    for i in range(4):
+        h = hexval(s[i])
+        if h < 0:
+            return -1
+        v = v * 16 + h
+    return v
 
 
-cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n) noexcept nogil:
-    cdef jnode* nd = &d.nodes[node]
-    cdef size_t m = 0
-    cdef const char* t
-    if not nd.esc:
-        return nd.end - nd.start - 2 == n and memcmp(d.buf + nd.start + 1, s, n) == 0
-    t = jstr(d, node, &m)
-    return t != NULL and m == n and memcmp(t, s, n) == 0
+cdef inline size_t _put_utf8(char* o, uint32_t r) noexcept nogil:
+    """Go's string(rune): UTF-8, with U+FFFD for surrogates and out-of-range values."""
+    if r < 0x80:
+        o[0] = <char>r
+        return 1
+    if r < 0x800:
+        o[0] = <char>(0xC0 | (r >> 6))
+        o[1] = <char>(0x80 | (r & 0x3F))
+        return 2
+    if (0xD800 <= r <= 0xDFFF) or r > 0x10FFFF:
+        r = 0xFFFD
+    if r < 0x10000:
+        o[0] = <char>(0xE0 | (r >> 12))
+        o[1] = <char>(0x80 | ((r >> 6) & 0x3F))
+        o[2] = <char>(0x80 | (r & 0x3F))
+        return 3
+    o[0] = <char>(0xF0 | (r >> 18))
+    o[1] = <char>(0x80 | ((r >> 12) & 0x3F))
+    o[2] = <char>(0x80 | ((r >> 6) & 0x3F))
+    o[3] = <char>(0x80 | (r & 0x3F))
+    return 4
 
 
-cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen) noexcept nogil:
-    """Value node of the first member `key` of object `obj`, or 0."""
-    cdef uint32_t k
-    if obj == 0 or d.nodes[obj].kind != J_OBJ or d.nodes[obj].count == 0:
-        return 0
-    k = obj + 1
-    while k:
-        if jstr_eq(d, k, key, klen):
-            return k + 1
-        k = d.nodes[k].next
+cdef int _unescape_fastjson(const char* s, size_t n, sbuf* out) noexcept nogil:
+    """Append the text of raw JSON string content s[0:n] unescaped like fastjson (JU_FASTJSON).
+    The output is never longer than n. -1 when out of memory."""
+    cdef size_t i = 0, k
+    cdef char c
+    cdef char* o
+    cdef int u, u2
+    cdef uint32_t r
+    if sbuf_reserve(out, n) != 0:
+        return -1
+    o = out.p + out.len
+    k = 0
+    while i < n:
+        c = s[i]
+        if c != b'\\':
+            o[k] = c
+            k += 1
+            i += 1
+            continue
+        i += 1
+        if i >= n:
+            break
+        c = s[i]
+        i += 1
+        if c == b'"' or c == b'\\' or c == b'/':
+            o[k] = c
+            k += 1
+        elif c == b'b':
+            o[k] = b'\b'
+            k += 1
+        elif c == b'f':
+            o[k] = b'\f'
+            k += 1
+        elif c == b'n':
+            o[k] = b'\n'
+            k += 1
+        elif c == b'r':
+            o[k] = b'\r'
+            k += 1
+        elif c == b't':
+            o[k] = b'\t'
+            k += 1
+        elif c == b'u':
+            u = _hex4(s + i) if n - i >= 4 else -1
+            if u < 0:
+                o[k] = b'\\'
+                o[k + 1] = b'u'
+                k += 2
+                continue
+            i += 4
+            if u < 0xD800 or u > 0xDFFF:
+                k += _put_utf8(o + k, <uint32_t>u)
+                continue
+            u2 = _hex4(s + i + 2) if n - i >= 6 and s[i] == b'\\' and s[i + 1] == b'u' else -1
+            if u2 < 0:
+                memcpy(o + k, s + i - 6, 6)
+                k += 6
+                continue
+            if 0xD800 <= u < 0xDC00 and 0xDC00 <= u2 < 0xE000:
+                r = 0x10000 + ((<uint32_t>u - 0xD800) << 10) + (<uint32_t>u2 - 0xDC00)
+            else:
+                r = 0xFFFD
+            k += _put_utf8(o + k, r)
+            i += 6
+        else:
+            o[k] = b'\\'
+            o[k + 1] = c
+            k += 2
+    out.len += k
     return 0
 
 
-cdef uint32_t jpath(jdoc* d, uint32_t node, const char* path) noexcept nogil:
-    """Follow a dot-separated chain of object keys from `node`; 0 when any step is missing."""
-    cdef const char* s = path
-    cdef const char* dot
-    while node and s[0]:
-        dot = strchr(s, b'.')
-        if dot == NULL:
-            return jget(d, node, s, strlen(s))
-        node = jget(d, node, s, dot - s)
-        s = dot + 1
-    return node
-
-
-cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
-    """Append the unescaped text of a string/key node."""
+cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil:
+    """Append the unescaped text of a string/key node; -1 on a malformed escape (JU_STRICT
+    only) or when out of memory."""
     cdef jnode* nd = &d.nodes[node]
     cdef size_t raw = nd.end - nd.start - 2
     cdef long m
     if not nd.esc:
         return sbuf_append(out, d.buf + nd.start + 1, raw)
+    if mode == JU_FASTJSON:
+        return _unescape_fastjson(d.buf + nd.start + 1, raw, out)
     if sbuf_reserve(out, raw + K8S_JSON_PADDING) != 0:
         return -1
     m = k8s_unescape(d.stage1, d.buf + nd.start + 1, out.p + out.len)
     if m < 0:
         return -1
     out.len += <size_t>m
+    return 0
+
+
+cdef const char* jstr(jdoc* d, uint32_t node, size_t* n, junesc mode) noexcept nogil:
+    """Unescaped text of a string or key node, or NULL (see jappend_str). An escaped string
+    is decoded into d.scratch: the pointer is valid until the next jstr on d."""
+    cdef jnode* nd = &d.nodes[node]
+    if not nd.esc:
+        n[0] = nd.end - nd.start - 2
+        return d.buf + nd.start + 1
+    d.scratch.len = 0
+    if jappend_str(d, node, &d.scratch, mode) != 0:
+        return NULL
+    n[0] = d.scratch.len
+    return d.scratch.p
+
+
+cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n, junesc mode) noexcept nogil:
+    """Is node a string or key whose text is s[0:n]?"""
+    cdef jnode* nd
+    cdef size_t m = 0
+    cdef const char* t
+    if node == 0:
+        return False
+    nd = &d.nodes[node]
+    if nd.kind != J_STR and nd.kind != J_KEY:
+        return False
+    if not nd.esc:
+        return nd.end - nd.start - 2 == n and memcmp(d.buf + nd.start + 1, s, n) == 0
+    t = jstr(d, node, &m, mode)
+    return t != NULL and m == n and memcmp(t, s, n) == 0
+
+
+cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen, junesc mode) noexcept nogil:
+    """Value node of member `key` of object `obj`, or 0 (absent, or obj is not an object).
+    JU_STRICT: the first member whose key text is `key`. JU_FASTJSON: the first key written
+    exactly as `key` wins; only when there is none are keys written with escapes compared by
+    their unescaped text (fastjson's order)."""
+    cdef const jnode* nodes = d.nodes
+    cdef uint32_t k
+    cdef bint esc = False
+    if obj == 0 or nodes[obj].kind != J_OBJ or nodes[obj].count == 0:
+        return 0
+    k = obj + 1
+    while k:
+        if nodes[k].esc:
+            if mode == JU_STRICT and jstr_eq(d, k, key, klen, mode):
+                return k + 1
+            esc = True
+        elif nodes[k].end - nodes[k].start - 2 == klen and memcmp(d.buf + nodes[k].start + 1, key, klen) == 0:
+            return k + 1
+        k = nodes[k].next
+    if esc and mode == JU_FASTJSON:
+        k = obj + 1
+        while k:
+            if nodes[k].esc and jstr_eq(d, k, key, klen, mode):
+                return k + 1
+            k = nodes[k].next
     return 0
 
 
@@ -357,51 +467,8 @@ cdef int jappend_raw(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
     return 0
 
 
-cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
+cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil:
     """k8saudit's value-as-string: a string's text, anything else its compact JSON."""
     if d.nodes[node].kind == J_STR:
-        return jappend_str(d, node, out)
+        return jappend_str(d, node, out, mode)
     return jappend_raw(d, node, out)
-
-
-# ---- Python-level helpers (tests, fuzzing); never used on the hot path.
-
-cdef class Index:
-    """A parsed JSON document, for tests: `Index(b'...').text('a.b')`."""
-    cdef jdoc d
-    cdef public int error
-
-    def __cinit__(self, bytes data):
-        if jdoc_init(&self.d) != 0:
-            raise MemoryError()
-        self.error = jdoc_parse(&self.d, data, len(data))
-
-    def __dealloc__(self):
-        jdoc_free(&self.d)
-
-    @property
-    def ok(self):
-        return self.error == 0
-
-    @property
-    def compact(self):
-        return bool(self.d.compact)
-
-    def text(self, str path):
-        """value-as-string at a dot path from the root, or None when absent/invalid."""
-        cdef sbuf out
-        cdef uint32_t node
-        if self.error:
-            return None
-        node = jpath(&self.d, 1, path.encode()) if path else 1
-        if node == 0:
-            return None
-        out.p = NULL
-        out.len = 0
-        out.cap = 0
-        try:
-            if jappend_text(&self.d, node, &out) != 0:
-                return None
-            return out.p[:out.len].decode('utf-8', 'surrogateescape')
-        finally:
-            free(out.p)

@@ -18,13 +18,15 @@ from k8saudit_ovh._abi cimport (ss_plugin_t, ss_instance_t, ss_plugin_rc, ss_plu
 from k8saudit_ovh._extract cimport extractor, extractor_init, extractor_free, extract_fields
 from k8saudit_ovh._source cimport (Counters, EventQueue, evqueue, queue_next_batch, counters,
                                    counter_name, counter_monotonic, C_COUNT)
+from k8saudit_ovh._event cimport k8s_event_payload
 from k8saudit_ovh._sync cimport k8s_get
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_append, sbuf_free
 from k8saudit_ovh._vtable cimport k8s_vtable, K8S_VTABLE_VERSION
 
 import logging
 
-DEF ERRLEN = 1024
+cdef enum:
+    ERRLEN = 1024
 
 cdef struct k8s_state:
     extractor ex
@@ -148,13 +150,11 @@ cdef ss_plugin_rc _extract_fields(ss_plugin_t* p, const ss_plugin_event_input* e
 
 cdef const char* _event_to_string(ss_plugin_t* p, const ss_plugin_event_input* evt) noexcept nogil:
     cdef k8s_state* s = <k8s_state*>p
-    cdef const char* raw = <const char*>evt.evt
-    cdef uint32_t n
+    cdef uint32_t n = 0
+    cdef const char* payload = k8s_event_payload(evt.evt, &n)
     s.evtstr.len = 0
-    if evt.evt.len >= 38:
-        n = (<const uint32_t*>(raw + 30))[0]
-        if 38 + <uint64_t>n <= evt.evt.len:
-            sbuf_append(&s.evtstr, raw + 38, n)
+    if payload != NULL:
+        sbuf_append(&s.evtstr, payload, n)
     if sbuf_append(&s.evtstr, b"\0", 1) != 0:
         return b""
     return s.evtstr.p

@@ -48,6 +48,9 @@ cdef struct evqueue:
     uint32_t batch_n
     counters* ctr
 
+# An RFC 3339 timestamp (k8saudit's stageTimestamp rules) as ns since the epoch.
+cdef bint parse_rfc3339_ns(const char* s, size_t n, uint64_t* out) noexcept nogil
+
 cdef ss_plugin_rc queue_next_batch(evqueue* q, uint32_t* nevts, ss_plugin_event*** evts) noexcept nogil
 
 cdef class Counters:
@@ -70,6 +73,10 @@ cdef struct dedupe_set:
 
 cdef class Dedupe:
     cdef dedupe_set s
+
+# The key of (auditID, stage) in a dedupe set, and "seen before? (records it)".
+cdef uint64_t dedupe_key(const char* audit_id, size_t an, const char* stage, size_t sn) noexcept nogil
+cdef bint dedupe_check_insert(dedupe_set* dd, uint64_t key) noexcept nogil
 
 # Why an LDP frame was not an audit payload (all counted as dropped_bad_frame).
 cdef enum frame_drop:

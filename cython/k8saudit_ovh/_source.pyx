@@ -5,7 +5,13 @@ from libc.string cimport memcpy, memset, strncpy
 from k8saudit_ovh._abi cimport (ss_plugin_event, ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE,
                                 SS_PLUGIN_TIMEOUT, SS_PLUGIN_EOF)
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jfirst, jnext,
-                                    jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK, jstr_eq)
+                                    jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK, jstr_eq, JU_STRICT)
+from k8saudit_ovh._event cimport (K8S_PLUGIN_EVENT_TYPE, K8S_PLUGIN_EVENT_NPARAMS, K8S_EVT_TS_OFFSET,
+                                  K8S_EVT_TID_OFFSET, K8S_EVT_LEN_OFFSET, K8S_EVT_TYPE_OFFSET,
+                                  K8S_EVT_NPARAMS_OFFSET, K8S_EVT_PARAM0_LEN_OFFSET,
+                                  K8S_EVT_PARAM1_LEN_OFFSET, K8S_EVT_PLUGIN_ID_OFFSET,
+                                  K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, k8s_event_write_header,
+                                  k8s_event_set_u32)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
 from k8saudit_ovh._simdjson cimport k8s_minify, K8S_JSON_PADDING
 from k8saudit_ovh._sync cimport (pthread_mutex_init, pthread_mutex_destroy, pthread_mutex_lock,
@@ -17,13 +23,29 @@ import json
 
 cdef const char* _EMPTY = ""
 
-DEF HEADER = 38
-DEF BATCH_MAX = 256
-DEF WAIT_MS = 50             # next_batch blocks at most this long (Falco re-polls at once)
-DEF PRODUCER_WAIT_MS = 100   # producers re-check `stopping` this often while backpressured
-DEF LINGER_MS = 1            # next_batch: after a wake-up with few events, wait this much more
-DEF LINGER_MIN = 32          # ... unless this many events are already there
-DEF MAX_NESTING = 64         # arrays of arrays of events
+cdef enum:
+    BATCH_MAX = 256
+    WAIT_MS = 50             # next_batch blocks at most this long (Falco re-polls at once)
+    PRODUCER_WAIT_MS = 100   # producers re-check `stopping` this often while backpressured
+    LINGER_MS = 1            # next_batch: after a wake-up with few events, wait this much more
+    LINGER_MIN = 32          # ... unless this many events are already there
+    MAX_NESTING = 64         # arrays of arrays of events
+
+# The event layout for Python code that reads or writes raw events (the ctypes host in
+# k8saudit_ovh_cli.host): the values of include/k8saudit_event.h, not a copy of them.
+EVENT_LAYOUT = {
+    "type": K8S_PLUGIN_EVENT_TYPE,
+    "nparams": K8S_PLUGIN_EVENT_NPARAMS,
+    "ts": K8S_EVT_TS_OFFSET,
+    "tid": K8S_EVT_TID_OFFSET,
+    "len": K8S_EVT_LEN_OFFSET,
+    "type_offset": K8S_EVT_TYPE_OFFSET,
+    "nparams_offset": K8S_EVT_NPARAMS_OFFSET,
+    "param0_len": K8S_EVT_PARAM0_LEN_OFFSET,
+    "param1_len": K8S_EVT_PARAM1_LEN_OFFSET,
+    "plugin_id": K8S_EVT_PLUGIN_ID_OFFSET,
+    "payload": K8S_PLUGIN_EVENT_PAYLOAD_OFFSET,
+}
 
 # ---- counters: name and kind of each metric, by counter_id
 cdef const char* _NAMES[<int>C_COUNT]
@@ -152,7 +174,7 @@ cdef class EventQueue:
             rc = queue_next_batch(&self.q, &n, &evts)
         out = []
         for i in range(n):
-            out.append((evts[i].ts, (<char*>evts[i])[HEADER:evts[i].len]))
+            out.append((evts[i].ts, (<char*>evts[i])[K8S_PLUGIN_EVENT_PAYLOAD_OFFSET:evts[i].len]))
         return int(rc), out
 
 
@@ -197,7 +219,7 @@ cdef ss_plugin_rc queue_next_batch(evqueue* q, uint32_t* nevts, ss_plugin_event*
         # The header is rebuilt for every delivery: the host writes ts/tid/ID in place.
         for i in range(n):
             q.batch[i].tid = <uint64_t>-1
-            (<uint32_t*>((<char*>q.batch[i]) + 34))[0] = 0
+            k8s_event_set_u32(q.batch[i], K8S_EVT_PLUGIN_ID_OFFSET, 0)
         return SS_PLUGIN_SUCCESS
     if failed:
         return SS_PLUGIN_FAILURE
@@ -307,15 +329,6 @@ cdef bint parse_rfc3339_ns(const char* s, size_t n, uint64_t* out) noexcept nogi
         return False
     out[0] = <uint64_t>secs * 1000000000ull + <uint64_t>frac
     return True
-
-
-def rfc3339_ns(str text):
-    """Python view of the timestamp parser (tests): ns, or None when not RFC 3339."""
-    cdef bytes b = text.encode()
-    cdef uint64_t ns = 0
-    if parse_rfc3339_ns(b, len(b), &ns):
-        return ns
-    return None
 
 
 # ---- ingestion
@@ -469,12 +482,12 @@ cdef int _feed_value(feedctx* f, uint32_t node, int nesting, uint32_t* queued) n
                 return rc
             e = jnext(d, e)
         return FEED_OK
-    kind_node = jget(d, node, b"kind", 4)
+    kind_node = jget(d, node, b"kind", 4, JU_STRICT)
     if kind_node and d.nodes[kind_node].kind == J_STR:
-        if jstr_eq(d, kind_node, b"Event", 5):
+        if jstr_eq(d, kind_node, b"Event", 5, JU_STRICT):
             return _feed_event(f, node, queued)
-        if jstr_eq(d, kind_node, b"EventList", 9):
-            items = jget(d, node, b"items", 5)
+        if jstr_eq(d, kind_node, b"EventList", 9, JU_STRICT):
+            items = jget(d, node, b"items", 5, JU_STRICT)
             if items and d.nodes[items].kind == J_ARR:
                 e = jfirst(d, items)
                 while e:
@@ -501,8 +514,8 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     if d.nodes[node].kind != J_OBJ:
         k8s_add(&ctr.v[<int>C_DROPPED_NOT_AUDIT_EVENT], 1)
         return FEED_OK
-    tsn = jget(d, node, b"stageTimestamp", 14)
-    t = jstr(d, tsn, &m) if tsn and d.nodes[tsn].kind == J_STR else NULL
+    tsn = jget(d, node, b"stageTimestamp", 14, JU_STRICT)
+    t = jstr(d, tsn, &m, JU_STRICT) if tsn and d.nodes[tsn].kind == J_STR else NULL
     if t == NULL or not parse_rfc3339_ns(t, m, &ts):
         k8s_add(&ctr.v[<int>C_DROPPED_BAD_TIMESTAMP], 1)
         return FEED_OK
@@ -522,11 +535,11 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     if f.dd != NULL and _is_duplicate(f.dd, d, node):
         k8s_add(&ctr.v[<int>C_DUPLICATES_DROPPED], 1)
         return FEED_OK
-    e = <ss_plugin_event*>malloc(HEADER + span + K8S_JSON_PADDING)
+    e = <ss_plugin_event*>malloc(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + span + K8S_JSON_PADDING)
     if e == NULL:
         k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
         return FEED_OK
-    body = (<char*>e) + HEADER
+    body = (<char*>e) + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET
     if d.compact:
         memcpy(body, src, span)
         size = <long>span
@@ -536,14 +549,7 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
         free(e)
         k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
         return FEED_OK
-    e.ts = ts
-    e.tid = <uint64_t>-1
-    e.len = <uint32_t>(HEADER + size)
-    e.type = 322
-    e.nparams = 2
-    (<uint32_t*>((<char*>e) + 26))[0] = 4
-    (<uint32_t*>((<char*>e) + 30))[0] = <uint32_t>size
-    (<uint32_t*>((<char*>e) + 34))[0] = 0
+    k8s_event_write_header(e, ts, <uint32_t>size)
     if _push(f.q, e) != 0:
         return FEED_STOPPED
     k8s_add(&ctr.v[<int>C_EVENTS_INGESTED], 1)
@@ -561,12 +567,12 @@ cdef long _with_cluster_name(feedctx* f, uint32_t node) noexcept nogil:
     the event already names a cluster (or its annotations are not an object), -1 on OOM.
     The new member goes first, in compact form; the rest of the text is untouched."""
     cdef jdoc* d = f.d
-    cdef uint32_t ann = jget(d, node, b"annotations", 11)
+    cdef uint32_t ann = jget(d, node, b"annotations", 11, JU_STRICT)
     cdef size_t start = d.nodes[node].start, end = d.nodes[node].end, ins
     cdef sbuf* out = f.scratch
     cdef bint more
     if ann:
-        if d.nodes[ann].kind != J_OBJ or jget(d, ann, b"cluster_name", 12):
+        if d.nodes[ann].kind != J_OBJ or jget(d, ann, b"cluster_name", 12, JU_STRICT):
             return 0
         ins = d.nodes[ann].start + 1
         more = d.nodes[ann].count != 0
@@ -603,21 +609,21 @@ cdef int _feed_ldp(feedctx* f, sbuf* gelf, sbuf* payload, sbuf* payload2, uint64
     k8s_add(&ctr.v[<int>C_FRAMES_RECEIVED], 1)
     if jdoc_parse(d, p, n) != JERR_OK or d.nodes[1].kind != J_OBJ:
         return _bad_frame(ctr, drops, FD_NOT_JSON)
-    node = jget(d, 1, b"message", 7)
+    node = jget(d, 1, b"message", 7, JU_STRICT)
     if node == 0 or d.nodes[node].kind != J_STR:
         return _bad_frame(ctr, drops, FD_NO_MESSAGE)
     gelf.len = 0
-    if jappend_str(d, node, gelf) != 0:
+    if jappend_str(d, node, gelf, JU_STRICT) != 0:
         return _bad_frame(ctr, drops, FD_NO_MESSAGE)
     if gelf.len == 0 or jdoc_parse(d, gelf.p, gelf.len) != JERR_OK or d.nodes[1].kind != J_OBJ:
         return _bad_frame(ctr, drops, FD_GELF_NOT_JSON)
     payload.len = 0
     payload2.len = 0
-    node = jget(d, 1, b"short_message", 13)
-    if node and d.nodes[node].kind == J_STR and jappend_str(d, node, payload) != 0:
+    node = jget(d, 1, b"short_message", 13, JU_STRICT)
+    if node and d.nodes[node].kind == J_STR and jappend_str(d, node, payload, JU_STRICT) != 0:
         payload.len = 0
-    node = jget(d, 1, b"full_message", 12)
-    if node and d.nodes[node].kind == J_STR and jappend_str(d, node, payload2) != 0:
+    node = jget(d, 1, b"full_message", 12, JU_STRICT)
+    if node and d.nodes[node].kind == J_STR and jappend_str(d, node, payload2, JU_STRICT) != 0:
         payload2.len = 0
     if payload.len == 0 and payload2.len == 0:
         return _bad_frame(ctr, drops, FD_NO_PAYLOAD)
@@ -658,24 +664,32 @@ cdef inline uint64_t _fnv(uint64_t h, const char* s, size_t n) noexcept nogil:
 cdef bint _is_duplicate(dedupe_set* dd, jdoc* d, uint32_t node) noexcept nogil:
     """True when (auditID, stage) was seen before; records it otherwise. Events without an
     auditID are never duplicates."""
-    cdef uint32_t idn = jget(d, node, b"auditID", 7)
+    cdef uint32_t idn = jget(d, node, b"auditID", 7, JU_STRICT)
     cdef uint32_t stn
     cdef size_t m = 0
     cdef const char* t
-    cdef uint64_t h = 0xcbf29ce484222325ULL
+    cdef uint64_t h
     if idn == 0 or d.nodes[idn].kind != J_STR:
         return False
-    t = jstr(d, idn, &m)
+    t = jstr(d, idn, &m, JU_STRICT)
     if t == NULL or m == 0:
         return False
-    h = _fnv(h, t, m)
-    h = _fnv(h, b"\0", 1)
-    stn = jget(d, node, b"stage", 5)
+    h = dedupe_hash_start(t, m)
+    stn = jget(d, node, b"stage", 5, JU_STRICT)
     if stn and d.nodes[stn].kind == J_STR:
-        t = jstr(d, stn, &m)
+        t = jstr(d, stn, &m, JU_STRICT)
         if t != NULL:
             h = _fnv(h, t, m)
     return dedupe_check_insert(dd, _mix(h))
+
+
+cdef uint64_t dedupe_hash_start(const char* audit_id, size_t n) noexcept nogil:
+    """The dedupe hash state after the auditID and its separator (the stage comes next)."""
+    return _fnv(_fnv(0xcbf29ce484222325ULL, audit_id, n), b"\0", 1)
+
+
+cdef uint64_t dedupe_key(const char* audit_id, size_t an, const char* stage, size_t sn) noexcept nogil:
+    return _mix(_fnv(dedupe_hash_start(audit_id, an), stage, sn))
 
 
 cdef inline bint _probe(uint64_t* tab, uint64_t mask, uint64_t key, bint insert) noexcept nogil:
@@ -734,15 +748,6 @@ cdef class Dedupe:
             free(self.s.tab[0])
             free(self.s.tab[1])
             pthread_mutex_destroy(&self.s.mu)
-
-    def seen(self, str audit_id, str stage=""):
-        """Python view for tests: True when (audit_id, stage) was already recorded; records it."""
-        cdef bytes a = audit_id.encode(), b = stage.encode()
-        cdef uint64_t h = 0xcbf29ce484222325ULL
-        h = _fnv(h, a, len(a))
-        h = _fnv(h, b"\0", 1)
-        h = _fnv(h, b, len(b))
-        return dedupe_check_insert(&self.s, _mix(h))
 
     @property
     def capacity(self):

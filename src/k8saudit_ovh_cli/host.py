@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from k8saudit_ovh._source import EVENT_LAYOUT as _LAYOUT
+
 __all__ = [
     "ContractError",
     "Event",
@@ -80,9 +82,11 @@ FIELD_TYPES = {
 # ss_plugin_metric_value_type
 _METRIC_U32, _METRIC_S32, _METRIC_U64, _METRIC_S64, _METRIC_D, _METRIC_F, _METRIC_I = range(7)
 
-PLUGIN_EVENT_TYPE = 322
-PLUGIN_EVENT_NPARAMS = 2
-PLUGIN_EVENT_PAYLOAD_OFFSET = 38
+# The plugin event layout is defined once, in include/k8saudit_event.h; the compiled package
+# hands its values over (_LAYOUT, imported above).
+PLUGIN_EVENT_TYPE = _LAYOUT["type"]
+PLUGIN_EVENT_NPARAMS = _LAYOUT["nparams"]
+PLUGIN_EVENT_PAYLOAD_OFFSET = _LAYOUT["payload"]
 UINT64_MAX = (1 << 64) - 1
 
 # Every name Falco looks up with dlsym("plugin_" + name).
@@ -226,8 +230,15 @@ assert ss_plugin_extract_field.arg_index.offset == 40
 assert ss_plugin_extract_field.flist.offset == 56
 assert ss_plugin_field_extract_input.fields.offset == 24
 
-_EVENT_HEADER = struct.Struct("<QQIHIIII")  # header + len(param0) + len(param1) + plugin id
-assert _EVENT_HEADER.size == PLUGIN_EVENT_PAYLOAD_OFFSET
+# ts, tid, len, type, nparams, len(param 0), len(param 1), plugin id: the header's fields in
+# order, checked against the header's offsets so that a layout change cannot go unnoticed.
+_EVENT_HEADER = struct.Struct("<QQIHIIII")
+_EVENT_FIELD_OFFSETS = ("ts", "tid", "len", "type_offset", "nparams_offset", "param0_len",
+                        "param1_len", "plugin_id")
+if (_EVENT_HEADER.size != PLUGIN_EVENT_PAYLOAD_OFFSET
+        or [struct.calcsize("<" + _EVENT_HEADER.format[1:1 + i]) for i in range(8)]
+        != [_LAYOUT[k] for k in _EVENT_FIELD_OFFSETS]):  # pragma: no cover - layout guard
+    raise ImportError(f"the ctypes host's event header does not match k8saudit_event.h: {_LAYOUT}")
 
 
 @ctypes.CFUNCTYPE(ctypes.c_char_p, ctypes.c_void_p)
@@ -906,15 +917,15 @@ class Instance:
         if l0 != 4:
             raise ContractError(f"plugin event: length of param 0 is {l0}, not 4")
         if ln != PLUGIN_EVENT_PAYLOAD_OFFSET + l1:
-            raise ContractError(f"plugin event: len {ln} != 38 + payload length {l1}")
+            raise ContractError(f"plugin event: len {ln} != {PLUGIN_EVENT_PAYLOAD_OFFSET} + payload length {l1}")
         if pid == 0:
-            struct.pack_into("<I", (ctypes.c_char * 4).from_address(addr + 34), 0, lib.id)
+            struct.pack_into("<I", (ctypes.c_char * 4).from_address(addr + _LAYOUT["plugin_id"]), 0, lib.id)
         elif pid != lib.id:
             raise ContractError(f"unexpected plugin ID in plugin event: {pid} (plugin is {lib.id})")
-        struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + 8), 0, UINT64_MAX)
+        struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + _LAYOUT["tid"]), 0, UINT64_MAX)
         if ts == UINT64_MAX:
             ts = time.time_ns()
-            struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr), 0, ts)
+            struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + _LAYOUT["ts"]), 0, ts)
         payload = ctypes.string_at(addr + PLUGIN_EVENT_PAYLOAD_OFFSET, l1)
         st._evtnum += 1
         return Event(st._evtnum, ts, payload)

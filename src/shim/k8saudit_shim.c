@@ -30,8 +30,9 @@
 #define EXPORT __attribute__((visibility("default")))
 #define ERRLEN 1024
 
+/* The version comes from the build (src/k8saudit_ovh/__init__.py, through CMake): no copy here. */
 #ifndef K8S_PLUGIN_VERSION
-#define K8S_PLUGIN_VERSION "0.7.0"
+#error "K8S_PLUGIN_VERSION must be defined by the build (CMakeLists.txt)"
 #endif
 
 /* ---------------------------------------------------------------- identity */
