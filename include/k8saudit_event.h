@@ -1,7 +1,8 @@
 /*
  * k8saudit-ovh: the layout of a plugin event, the one definition every reader and writer of
- * events uses (the Cython modules through _event.pxd, the C test host, and the Python ctypes
- * host through k8saudit_ovh._source.EVENT_LAYOUT).
+ * events uses: the Cython modules (through _event.pxd), the C test host, and the Python
+ * ctypes host (k8saudit_ovh_cli/host.py reads the #defines below, so keep them one per line
+ * as `#define K8S_<NAME> <decimal>u`; the build installs this file next to it).
  *
  * A plugin event is libscap's PPME_PLUGINEVENT_E (type 322) with two parameters: a 26-byte
  * header (ts u64, tid u64, len u32, type u16, nparams u32), the two parameter lengths (u32

@@ -1,8 +1,14 @@
 """Comparison of extracted ka.* values with the reference answers of k8saudit 0.18.0.
 
-The data lives in ../shared/conformance next to the repository (never copied here):
-events.jsonl (one audit event a line), fields.txt (the field specs) and expected.jsonl (line N:
-what the reference returned for event N; an absent spec means "no value").
+The data lives outside the repository, in ../shared beside it (never copied here; the
+environment variable K8SAUDIT_OVH_SHARED names another place): conformance/events.jsonl (one
+audit event a line, 985 real events), conformance/fields.txt (the field specs),
+conformance/expected.jsonl (line N: what the reference returned for event N; an absent spec
+means "no value"), and spec/fields.json (the reference plugin's field list).
+
+Without it, every test that needs it is skipped with one line saying what is missing and where
+it is expected (`require`). CI sets K8SAUDIT_OVH_REQUIRE_SHARED=1: the skip becomes a failure,
+so that CI always runs them.
 
 `compare(extract)` drives any extractor: `extract(evtnum, payload, specs)` must return
 {spec: [values]} for one event (specs without a value may be absent or map to []). The Python
@@ -11,18 +17,43 @@ what the reference returned for event N; an absent spec means "no value").
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+import pytest
+
+SHARED = Path(os.environ.get("K8SAUDIT_OVH_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 CONFORMANCE = SHARED / "conformance"
+NEEDED = ("conformance/events.jsonl", "conformance/fields.txt", "conformance/expected.jsonl",
+          "spec/fields.json")
+REQUIRE_ENV = "K8SAUDIT_OVH_REQUIRE_SHARED"
+SKIP_PREFIX = "needs the shared spec and conformance corpus"
 
 Extract = Callable[[int, bytes, list], dict]
 
 
 def available() -> bool:
-    return all((CONFORMANCE / n).is_file() for n in ("events.jsonl", "fields.txt", "expected.jsonl"))
+    return all((SHARED / n).is_file() for n in NEEDED)
+
+
+def require() -> Path:
+    """SHARED, or skip the calling test (fail it when REQUIRE_ENV is set) with one line that
+    says what is missing and where. The message is the same for every test, so that pytest's
+    skip summary folds them into a single line."""
+    if available():
+        return SHARED
+    msg = (f"{SKIP_PREFIX} ({', '.join(NEEDED)}), expected in {SHARED} "
+           "(../shared beside the repository, or set K8SAUDIT_OVH_SHARED)")
+    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{REQUIRE_ENV} is set: {msg}", pytrace=False)
+    pytest.skip(msg)
+
+
+def path(name: str) -> Path:
+    """A file of the conformance corpus (the calling test is skipped when it is missing)."""
+    return require() / "conformance" / name
 
 
 def is_fixed_spec(spec: str) -> bool:
@@ -32,12 +63,12 @@ def is_fixed_spec(spec: str) -> bool:
 
 def load_events() -> list[bytes]:
     """Payloads, byte for byte as in events.jsonl (line N = event N)."""
-    with open(CONFORMANCE / "events.jsonl", "rb") as fh:
+    with open(path("events.jsonl"), "rb") as fh:
         return [line.rstrip(b"\r\n") for line in fh if line.strip()]
 
 
 def load_specs(include_fixed: bool = False) -> list[str]:
-    with open(CONFORMANCE / "fields.txt", encoding="utf-8") as fh:
+    with open(path("fields.txt"), encoding="utf-8") as fh:
         specs = [line.strip() for line in fh if line.strip()]
     return specs if include_fixed else [s for s in specs if not is_fixed_spec(s)]
 
@@ -45,7 +76,7 @@ def load_specs(include_fixed: bool = False) -> list[str]:
 def load_expected() -> list[dict]:
     """Line N: {spec: [values]} for event N."""
     out = []
-    with open(CONFORMANCE / "expected.jsonl", encoding="utf-8") as fh:
+    with open(path("expected.jsonl"), encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             rec = json.loads(line)
             if rec["event"] != n:

@@ -16,6 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
+import conformance
+
 REPO = Path(__file__).resolve().parents[1]
 HOST_SRC = REPO / "tests" / "host" / "falco_host.c"
 INCLUDE = REPO / "include"
@@ -96,10 +98,8 @@ def plugin_lib() -> str:
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    d = Path(__file__).resolve().parents[1].parent / "shared"
-    if not (d / "conformance" / "events.jsonl").is_file():
-        pytest.fail(f"shared data not found at {d} (expected ../shared next to the repo)")
-    return d
+    """../shared (spec + conformance corpus): the test is skipped without it (see conformance.py)."""
+    return conformance.require()
 
 
 @pytest.fixture(scope="session")

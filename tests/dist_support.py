@@ -12,9 +12,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import pytest
 
+import conformance
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-EVENTS = SHARED / "conformance" / "events.jsonl"
 # events.jsonl: 985 events, 91 of them with a stageTimestamp (the others are dropped and counted)
 EVENTS_DELIVERED = 91
 
@@ -66,9 +66,7 @@ def require_yaml():
 
 
 def require_events() -> Path:
-    if not EVENTS.is_file():
-        pytest.fail(f"conformance events not found at {EVENTS} (../shared next to the repo)")
-    return EVENTS
+    return conformance.path("events.jsonl")
 
 
 def build_artifact(out: Path):

@@ -12,7 +12,7 @@ def _extract_all(run_host, host, lib, tmp_path, specs, *extra, env=None):
     fields = tmp_path / "fields.txt"
     fields.write_text("\n".join(specs) + "\n")
     rc, out, err = run_host([host, lib, "extract", "--events",
-                             str(conformance.CONFORMANCE / "events.jsonl"),
+                             str(conformance.path("events.jsonl")),
                              "--fields-file", str(fields), *extra], env=env, timeout=900)
     assert rc == 0, err[-3000:]
     by_event = {rec["event"]: rec["values"] for rec in out}

@@ -7,8 +7,7 @@ import pytest
 import conformance
 from k8saudit_ovh._extract import Extractor
 
-pytestmark = pytest.mark.skipif(not conformance.available(),
-                                reason="conformance data not found at %s" % conformance.CONFORMANCE)
+pytestmark = pytest.mark.usefixtures("shared_dir")
 
 
 @pytest.fixture(scope="module")

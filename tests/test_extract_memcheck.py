@@ -37,7 +37,7 @@ def hostile(tmp_path_factory):
 
 def _args(lib, events):
     return [lib, "extract", "--events", events, "--fields-file",
-            str(conformance.CONFORMANCE / "fields.txt")]
+            str(conformance.path("fields.txt"))]
 
 
 def test_hostile_payloads_under_valgrind(c_host, plugin_lib, run_host, hostile):

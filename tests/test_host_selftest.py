@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CFLAGS, REPO, compile_c, host_env  # noqa: E402
 
 FAKE_SRC = REPO / "tests" / "host" / "fake_plugin.c"
-HOST_PY = REPO / "src" / "k8saudit_ovh" / "host.py"
+HOST_PY = REPO / "src" / "k8saudit_ovh_cli" / "host.py"
 
 FAKE_FIELDS = ["fake.payload", "fake.parts", "fake.key", "fake.evtnum", "fake.len",
                "fake.empty", "fake.fail", "fake.flag", "fake.both"]

@@ -1,12 +1,11 @@
 """The JSON index under every field: spans, raw text, first-wins keys, strict syntax."""
 import json
-from pathlib import Path
 
 import pytest
 
+import conformance
 from k8saudit_ovh_testing.hooks import Index, rfc3339_ns
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def test_values_are_rendered_like_k8saudit():
@@ -36,7 +35,7 @@ def test_invalid_documents_are_rejected(doc):
 
 
 def test_every_conformance_event_indexes_to_itself():
-    for line in (SHARED / "conformance" / "events.jsonl").read_bytes().splitlines():
+    for line in conformance.load_events():
         i = Index(line)
         assert i.ok and i.compact
         assert i.text("").encode() == line

@@ -6,12 +6,8 @@ from k8saudit_ovh._abi cimport (ss_plugin_event, ss_plugin_rc, SS_PLUGIN_SUCCESS
                                 SS_PLUGIN_TIMEOUT, SS_PLUGIN_EOF)
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jfirst, jnext,
                                     jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK, jstr_eq, JU_STRICT)
-from k8saudit_ovh._event cimport (K8S_PLUGIN_EVENT_TYPE, K8S_PLUGIN_EVENT_NPARAMS, K8S_EVT_TS_OFFSET,
-                                  K8S_EVT_TID_OFFSET, K8S_EVT_LEN_OFFSET, K8S_EVT_TYPE_OFFSET,
-                                  K8S_EVT_NPARAMS_OFFSET, K8S_EVT_PARAM0_LEN_OFFSET,
-                                  K8S_EVT_PARAM1_LEN_OFFSET, K8S_EVT_PLUGIN_ID_OFFSET,
-                                  K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, k8s_event_write_header,
-                                  k8s_event_set_u32)
+from k8saudit_ovh._event cimport (K8S_EVT_PLUGIN_ID_OFFSET, K8S_PLUGIN_EVENT_PAYLOAD_OFFSET,
+                                  k8s_event_write_header, k8s_event_set_u32)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
 from k8saudit_ovh._simdjson cimport k8s_minify, K8S_JSON_PADDING
 from k8saudit_ovh._sync cimport (pthread_mutex_init, pthread_mutex_destroy, pthread_mutex_lock,
@@ -30,22 +26,6 @@ cdef enum:
     LINGER_MS = 1            # next_batch: after a wake-up with few events, wait this much more
     LINGER_MIN = 32          # ... unless this many events are already there
     MAX_NESTING = 64         # arrays of arrays of events
-
-# The event layout for Python code that reads or writes raw events (the ctypes host in
-# k8saudit_ovh_cli.host): the values of include/k8saudit_event.h, not a copy of them.
-EVENT_LAYOUT = {
-    "type": K8S_PLUGIN_EVENT_TYPE,
-    "nparams": K8S_PLUGIN_EVENT_NPARAMS,
-    "ts": K8S_EVT_TS_OFFSET,
-    "tid": K8S_EVT_TID_OFFSET,
-    "len": K8S_EVT_LEN_OFFSET,
-    "type_offset": K8S_EVT_TYPE_OFFSET,
-    "nparams_offset": K8S_EVT_NPARAMS_OFFSET,
-    "param0_len": K8S_EVT_PARAM0_LEN_OFFSET,
-    "param1_len": K8S_EVT_PARAM1_LEN_OFFSET,
-    "plugin_id": K8S_EVT_PLUGIN_ID_OFFSET,
-    "payload": K8S_PLUGIN_EVENT_PAYLOAD_OFFSET,
-}
 
 # ---- counters: name and kind of each metric, by counter_id
 cdef const char* _NAMES[<int>C_COUNT]

@@ -27,9 +27,9 @@ import os
 import struct
 import time
 from dataclasses import dataclass
+import re
+from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
-
-from k8saudit_ovh._source import EVENT_LAYOUT as _LAYOUT
 
 __all__ = [
     "ContractError",
@@ -82,11 +82,24 @@ FIELD_TYPES = {
 # ss_plugin_metric_value_type
 _METRIC_U32, _METRIC_S32, _METRIC_U64, _METRIC_S64, _METRIC_D, _METRIC_F, _METRIC_I = range(7)
 
-# The plugin event layout is defined once, in include/k8saudit_event.h; the compiled package
-# hands its values over (_LAYOUT, imported above).
-PLUGIN_EVENT_TYPE = _LAYOUT["type"]
-PLUGIN_EVENT_NPARAMS = _LAYOUT["nparams"]
-PLUGIN_EVENT_PAYLOAD_OFFSET = _LAYOUT["payload"]
+
+
+def _event_layout() -> Dict[str, int]:
+    """The plugin event layout, read from its one definition, include/k8saudit_event.h: the
+    installed copy next to this file, else the source tree's (this module is also loaded
+    straight from a checkout, without the package built)."""
+    here = Path(__file__).resolve().parent
+    for header in (here / "k8saudit_event.h", here.parents[1] / "include" / "k8saudit_event.h"):
+        if header.is_file():
+            found = dict(re.findall(r"^#define K8S_(\w+) (\d+)u\b", header.read_text(), re.M))
+            return {k: int(v) for k, v in found.items()}
+    raise ImportError(f"k8saudit_event.h is neither installed next to {__file__} nor in the source tree")
+
+
+_LAYOUT = _event_layout()
+PLUGIN_EVENT_TYPE = _LAYOUT["PLUGIN_EVENT_TYPE"]
+PLUGIN_EVENT_NPARAMS = _LAYOUT["PLUGIN_EVENT_NPARAMS"]
+PLUGIN_EVENT_PAYLOAD_OFFSET = _LAYOUT["PLUGIN_EVENT_PAYLOAD_OFFSET"]
 UINT64_MAX = (1 << 64) - 1
 
 # Every name Falco looks up with dlsym("plugin_" + name).
@@ -233,8 +246,9 @@ assert ss_plugin_field_extract_input.fields.offset == 24
 # ts, tid, len, type, nparams, len(param 0), len(param 1), plugin id: the header's fields in
 # order, checked against the header's offsets so that a layout change cannot go unnoticed.
 _EVENT_HEADER = struct.Struct("<QQIHIIII")
-_EVENT_FIELD_OFFSETS = ("ts", "tid", "len", "type_offset", "nparams_offset", "param0_len",
-                        "param1_len", "plugin_id")
+_EVENT_FIELD_OFFSETS = ("EVT_TS_OFFSET", "EVT_TID_OFFSET", "EVT_LEN_OFFSET", "EVT_TYPE_OFFSET",
+                        "EVT_NPARAMS_OFFSET", "EVT_PARAM0_LEN_OFFSET", "EVT_PARAM1_LEN_OFFSET",
+                        "EVT_PLUGIN_ID_OFFSET")
 if (_EVENT_HEADER.size != PLUGIN_EVENT_PAYLOAD_OFFSET
         or [struct.calcsize("<" + _EVENT_HEADER.format[1:1 + i]) for i in range(8)]
         != [_LAYOUT[k] for k in _EVENT_FIELD_OFFSETS]):  # pragma: no cover - layout guard
@@ -919,13 +933,13 @@ class Instance:
         if ln != PLUGIN_EVENT_PAYLOAD_OFFSET + l1:
             raise ContractError(f"plugin event: len {ln} != {PLUGIN_EVENT_PAYLOAD_OFFSET} + payload length {l1}")
         if pid == 0:
-            struct.pack_into("<I", (ctypes.c_char * 4).from_address(addr + _LAYOUT["plugin_id"]), 0, lib.id)
+            struct.pack_into("<I", (ctypes.c_char * 4).from_address(addr + _LAYOUT["EVT_PLUGIN_ID_OFFSET"]), 0, lib.id)
         elif pid != lib.id:
             raise ContractError(f"unexpected plugin ID in plugin event: {pid} (plugin is {lib.id})")
-        struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + _LAYOUT["tid"]), 0, UINT64_MAX)
+        struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + _LAYOUT["EVT_TID_OFFSET"]), 0, UINT64_MAX)
         if ts == UINT64_MAX:
             ts = time.time_ns()
-            struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + _LAYOUT["ts"]), 0, ts)
+            struct.pack_into("<Q", (ctypes.c_char * 8).from_address(addr + _LAYOUT["EVT_TS_OFFSET"]), 0, ts)
         payload = ctypes.string_at(addr + PLUGIN_EVENT_PAYLOAD_OFFSET, l1)
         st._evtnum += 1
         return Event(st._evtnum, ts, payload)
