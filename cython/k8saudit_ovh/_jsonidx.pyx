@@ -269,6 +269,11 @@ cdef inline bint _escaped(const char* buf, size_t n, uint32_t start, uint32_t en
     return next_bs[0] < end
 
 
+# The one-letter escapes of JSON and the character each one stands for (same position).
+cdef const char* _SHORT_ESC = b"\"\\/bfnrt"
+cdef const char* _SHORT_ESC_TEXT = b"\"\\/\b\f\n\r\t"
+
+
 cdef inline int _hex4(const char* s) noexcept nogil:
     cdef int i, h, v = 0
     for i in range(4):
@@ -308,6 +313,7 @@ cdef int _unescape_fastjson(const char* s, size_t n, sbuf* out) noexcept nogil:
     cdef size_t i = 0, k
     cdef char c
     cdef char* o
+    cdef const char* e
     cdef int u, u2
     cdef uint32_t r
     if sbuf_reserve(out, n) != 0:
@@ -326,23 +332,9 @@ cdef int _unescape_fastjson(const char* s, size_t n, sbuf* out) noexcept nogil:
             break
         c = s[i]
         i += 1
-        if c == b'"' or c == b'\\' or c == b'/':
-            o[k] = c
-            k += 1
-        elif c == b'b':
-            o[k] = b'\b'
-            k += 1
-        elif c == b'f':
-            o[k] = b'\f'
-            k += 1
-        elif c == b'n':
-            o[k] = b'\n'
-            k += 1
-        elif c == b'r':
-            o[k] = b'\r'
-            k += 1
-        elif c == b't':
-            o[k] = b'\t'
+        e = <const char*>memchr(_SHORT_ESC, c, 8)
+        if e != NULL:
+            o[k] = _SHORT_ESC_TEXT[e - _SHORT_ESC]
             k += 1
         elif c == b'u':
             u = _hex4(s + i) if n - i >= 4 else -1

@@ -9,6 +9,7 @@ import sys
 import time
 
 from k8saudit_ovh import __version__, library_path
+from k8saudit_ovh.metrics import dropped_by_reason
 
 # The fields an operator looks at first (all used by the official k8s_audit_rules.yaml).
 DEFAULT_FIELDS = [
@@ -109,7 +110,7 @@ class _LiveCount:
         while not self.done.wait(self.interval):
             now, n = time.monotonic(), self.count()
             m = self.state.metrics()
-            dropped = sum(v for k, v in m.items() if k.startswith("dropped_"))
+            dropped = sum(dropped_by_reason(m).values())
             parts = [f"{n} events ({(n - last_n) / max(now - last_t, 1e-9):.1f}/s)",
                      f"{now - start:.0f}s"]
             if m.get("frames_received") or m.get("connected") or m.get("reconnects"):
