@@ -22,8 +22,9 @@ EVENTS_DELIVERED = 91
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The official k8s_audit_rules.yaml (k8saudit-rules) by major.minor: the versions its
-# required_plugin_versions ask for (../shared/spec/k8saudit-reference.md §3). Alternatives of
-# k8saudit are listed under their own names; only the ones this project cares about are kept.
+# required_plugin_versions ask for (each release's rules file, `required_plugin_versions:`).
+# Alternatives of k8saudit are listed under their own names; only the ones this project cares
+# about are kept.
 RULES_REQUIREMENTS: Dict[str, Dict[str, str]] = {
     "0.18": {"k8saudit-ovh": "0.6.0", "json": "0.7.0"},
 }
@@ -31,7 +32,7 @@ for _minor in range(12, 18):
     # 0.12 to 0.17 accepted k8saudit-ovh >= 0.1.0 (json's minimum was not recorded: unknown)
     RULES_REQUIREMENTS[f"0.{_minor}"] = {"k8saudit-ovh": "0.1.0"}
 
-# ka.* fields used by k8s_audit_rules.yaml 0.18 (reference §3): the plugin must define them all.
+# ka.* fields used by k8s_audit_rules.yaml 0.18: the plugin must define them all.
 RULES_KA_FIELDS = (
     "ka.target.resource", "ka.user.name", "ka.target.name", "ka.target.namespace",
     "ka.response.code", "ka.auth.reason", "ka.auth.decision", "ka.verb", "ka.uri",

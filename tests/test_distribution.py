@@ -24,7 +24,7 @@ DOCKERFILE = REPO / "Dockerfile"
 INSTALL_DOC = REPO / "README.md"
 IMAGE_INSTALL = REPO / "scripts" / "image-install.sh"
 
-# falcoctl's index Entry (pkg/index/index, reference §5.1)
+# falcoctl's index Entry (the fields of its pkg/index Entry type)
 ENTRY_MANDATORY = {"name", "type", "registry", "repository"}
 ENTRY_OPTIONAL = {"signature", "description", "home", "keywords", "license", "maintainers",
                   "sources"}

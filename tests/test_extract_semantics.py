@@ -1,4 +1,4 @@
-"""Edge cases of ka.* extraction (k8saudit 0.18.0 semantics, reference §1.3-1.4) that the
+"""Edge cases of ka.* extraction (k8saudit 0.18.0 semantics, as _extract.pyx states them) that the
 conformance events do not cover: JSON rendering, the auditID gate, wrong types, index and key
 arguments, Go's URL query parsing."""
 import itertools

@@ -27,7 +27,7 @@ SOURCE = "k8s_audit"
 DEFAULT_MAX_EVENT_SIZE = 262144
 CONFIG_KEYS = ("sslCertificate", "useAsync", "maxEventSize", "webhookMaxBatchSize")
 
-# plugin-abi.md 2.1: every name Falco looks up (the Python host keeps the one list of them)
+# every name Falco looks up with dlsym (the Python host keeps the one list of them)
 ALL_API_SYMBOLS = {"plugin_" + n for n in host_mod.API_NAMES}
 REQUIRED_SYMBOLS = {"plugin_" + n for n in (host_mod.REQUIRED_NAMES + host_mod.SOURCING_NAMES
                                             + host_mod.EXTRACTION_NAMES)}

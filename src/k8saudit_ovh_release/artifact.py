@@ -20,7 +20,7 @@ An artifact is built for one CPython minor version (extension modules are ``cpyt
 one architecture (``uname -m``) and glibc >= the newest symbol version its ELF files use
 (recorded in BUILD-INFO.json and in the OCI manifest annotations).
 
-Command line (also ``k8saudit-ovh artifact ...`` once wired into the CLI)::
+Command line (the same as ``k8saudit-ovh artifact ...``)::
 
     python -m k8saudit_ovh_release.artifact build [--out dist] [--libpython PATH] [--home DIR]
     python -m k8saudit_ovh_release.artifact push REF ARTIFACT.json... [--plain-http] [--no-floating-tags]
