@@ -2,8 +2,10 @@
 """ka.* field extraction (k8saudit 0.18.0 semantics) over the JSON index, without the GIL.
 
 One parse per event: the first field asked about an event number indexes its payload
-(`jdoc_parse`); every field of that event is then served from the index. Values of one
-`extract_fields` call are built in one arena and their pointers fixed up at the end.
+(`jdoc_parse`); every field of that event is then served from the index. Values stay where they
+were written until another event arrives (pinned buffers, `_sbuf.pxd`): libsinsp reads returned
+pointers again after later extractions of the same event. A field spec asked again about the
+same event gets the pointers of its first answer.
 
 Dispatch: `TABLE[field_id]` holds, for each of the 100 fields, its handler and the handler's
 parameters (JSON paths, a constant); `_build_table()` below is the one place that says what
@@ -33,14 +35,14 @@ requestURI is approximated.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memcmp, memset, memchr, strchr, strlen
+from libc.string cimport memcpy, memcmp, memset, memchr, strchr, strcmp, strlen
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from k8saudit_ovh._abi cimport (ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE, ss_plugin_event,
                                 ss_plugin_event_input, ss_plugin_field_extract_input,
                                 ss_plugin_extract_field)
 from k8saudit_ovh._jsonidx cimport (jdoc, jnode, jdoc_init, jdoc_free, jdoc_parse, jappend_raw,
                                     J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE, J_KEY, jfirst, jnext)
-from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
+from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free, sbuf_drop_old
 from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
 
 
@@ -610,14 +612,9 @@ cdef inline int _vopen(extractor* x) noexcept nogil:
 cdef int _grow_vals(extractor* x) noexcept nogil:
     cdef uint32_t cap = x.vals_cap * 2 if x.vals_cap else 64
     cdef size_t* po = <size_t*>realloc(x.offs, cap * sizeof(size_t))
-    cdef const char** pv
     if po == NULL:
         return H_NOMEM
     x.offs = po
-    pv = <const char**>realloc(x.vals, cap * sizeof(const char*))
-    if pv == NULL:
-        return H_NOMEM
-    x.vals = pv
     x.vals_cap = cap
     return H_OK
 
@@ -1483,8 +1480,9 @@ if NANCH > sizeof((<extractor*>NULL).anch) // sizeof(uint32_t):
     raise ImportError("k8saudit_ovh._extract: extractor.anch is too small")
 _build_anchors()
 _build_table()
-if K8S_NUM_FIELDS != NFIELDS:
-    raise ImportError("k8saudit_ovh._extract: field table size %d != %d" % (NFIELDS, K8S_NUM_FIELDS))
+if K8S_NUM_FIELDS != NFIELDS or NFIELDS > MAX_FIELD_IDS:
+    raise ImportError("k8saudit_ovh._extract: field table size %d != %d (at most %d)"
+                      % (NFIELDS, K8S_NUM_FIELDS, MAX_FIELD_IDS))
 for _i in range(NFIELDS):
     if TABLE[_i].fn == NULL:
         raise ImportError("k8saudit_ovh._extract: no handler for field %s"
@@ -1495,6 +1493,8 @@ for _i in range(NFIELDS):
 
 cdef int extractor_init(extractor* x) noexcept nogil:
     memset(x, 0, sizeof(extractor))
+    x.arena.pinned = True
+    x.results.pinned = True
     if jdoc_init(&x.doc) != 0:
         return -1
     return 0
@@ -1504,9 +1504,9 @@ cdef void extractor_free(extractor* x) noexcept nogil:
     jdoc_free(&x.doc)
     sbuf_free(&x.arena)
     sbuf_free(&x.scratch)
+    sbuf_free(&x.results)
     free(x.offs)
-    free(x.vals)
-    free(x.fstart)
+    free(x.answers)
     free(x.nodes)
     memset(x, 0, sizeof(extractor))
 
@@ -1576,6 +1576,7 @@ cdef int _reload(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
     x.evtnum = evt.evtnum
     x.evtlen = plen
     x.root = 0
+    _forget_answers(x)
     payload = e + PAYLOAD_OFFSET
     # k8saudit only decodes payloads starting with '{' or '['.
     if plen == 0 or (payload[0] != b'{' and payload[0] != b'['):
@@ -1591,11 +1592,76 @@ cdef int _reload(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
     return 0
 
 
-cdef inline ss_plugin_rc _extract_one(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
-    """Append the values of one field (the event is loaded); res_len = their count."""
-    cdef uint32_t n0 = x.nvals
-    cdef size_t a0 = x.arena.len
+cdef inline void _forget_answers(extractor* x) noexcept nogil:
+    """A new event: every pointer handed out so far may be reused."""
+    if x.nanswers:
+        memset(x.first_answer, 0, sizeof(x.first_answer))
+        x.nanswers = 0
+    x.arena.len = 0
+    x.results.len = 0
+    if x.arena.old != NULL:
+        sbuf_drop_old(&x.arena)
+    if x.results.old != NULL:
+        sbuf_drop_old(&x.results)
+
+
+cdef inline bint _same_request(const answer* a, const ss_plugin_extract_field* f) noexcept nogil:
+    if a.arg_present != (f.arg_present != 0) or a.arg_index != f.arg_index:
+        return False
+    if a.arg_key == NULL or f.arg_key == NULL:
+        return a.arg_key == f.arg_key
+    return strcmp(a.arg_key, f.arg_key) == 0
+
+
+cdef int _remember(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
+    """Hand the field's values (just built in the arena) to the host and record the answer.
+    0, or -1 when out of memory."""
+    cdef uint32_t i, n = x.nvals
+    cdef size_t key_at = 0
+    cdef const char** res
+    cdef answer* a
+    cdef answer* grown
+    cdef uint32_t cap
+    if x.nanswers == x.answers_cap:
+        cap = x.answers_cap * 2 if x.answers_cap else 64
+        grown = <answer*>realloc(x.answers, cap * sizeof(answer))
+        if grown == NULL:
+            return -1
+        x.answers = grown
+        x.answers_cap = cap
+    if f.arg_key != NULL:
+        key_at = x.arena.len
+        if sbuf_append(&x.arena, f.arg_key, strlen(f.arg_key) + 1) != 0:
+            return -1
+    if sbuf_reserve(&x.results, n * sizeof(const char*)) != 0:
+        return -1
+    # only now, the arena having stopped growing for this field, are its pointers final
+    res = <const char**>(x.results.p + x.results.len)
+    x.results.len += n * sizeof(const char*)
+    for i in range(n):
+        res[i] = x.arena.p + x.offs[i]
+    a = &x.answers[x.nanswers]
+    a.arg_present = f.arg_present != 0
+    a.arg_index = f.arg_index
+    a.arg_key = x.arena.p + key_at if f.arg_key != NULL else NULL
+    a.res = res
+    a.res_len = n
+    a.next = x.first_answer[f.field_id]
+    x.nanswers += 1
+    x.first_answer[f.field_id] = x.nanswers
+    f.res.str = res
+    f.res_len = n
+    return 0
+
+
+cdef ss_plugin_rc _answer(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
+    """The values of one field of the loaded event: the earlier answer to the same request, or a
+    new one that stays valid for the rest of the event. Fields without a value and failures are
+    not recorded: they hold no memory, asking again recomputes them."""
+    cdef uint32_t k
+    cdef const answer* a
     cdef const frow* r
+    cdef size_t a0 = x.arena.len
     cdef int hr
     f.res_len = 0
     if x.root == 0:
@@ -1603,61 +1669,42 @@ cdef inline ss_plugin_rc _extract_one(extractor* x, ss_plugin_extract_field* f) 
     if f.field_id >= NFIELDS:
         x.last_error = b"unknown field id"
         return SS_PLUGIN_FAILURE
+    k = x.first_answer[f.field_id]
+    while k:
+        a = &x.answers[k - 1]
+        if _same_request(a, f):
+            f.res_len = a.res_len
+            f.res.str = a.res
+            return SS_PLUGIN_SUCCESS
+        k = a.next
     r = &TABLE[f.field_id]
+    x.nvals = 0
     hr = r.fn(x, r, f, f.arg_index if f.arg_present else NOIDX)
     if hr != H_OK:
-        x.nvals = n0
         x.arena.len = a0
         x.last_error = b"wrong JSON type for the field" if hr == H_FAIL else b"out of memory"
         return SS_PLUGIN_FAILURE
-    f.res_len = x.nvals - n0
+    if x.nvals == 0:
+        return SS_PLUGIN_SUCCESS
+    if _remember(x, f) != 0:
+        x.arena.len = a0
+        f.res_len = 0
+        x.last_error = b"out of memory"
+        return SS_PLUGIN_FAILURE
     return SS_PLUGIN_SUCCESS
 
 
 cdef ss_plugin_rc extract_fields(extractor* x, const ss_plugin_event_input* evt,
                                  const ss_plugin_field_extract_input* req) noexcept nogil:
-    cdef uint32_t i, nf = req.num_fields
-    cdef ss_plugin_extract_field* f
+    cdef uint32_t i
     cdef ss_plugin_rc rc = SS_PLUGIN_SUCCESS
-    cdef uint32_t* fs
-    x.arena.len = 0
-    x.nvals = 0
-    if nf == 1:
-        # what Falco always asks: one field
-        f = req.fields
-        if _load(x, evt) != 0:
-            f.res_len = 0
-            return SS_PLUGIN_FAILURE
-        rc = _extract_one(x, f)
-        if f.res_len:
-            for i in range(x.nvals):
-                x.vals[i] = x.arena.p + x.offs[i]
-            f.res.str = x.vals
-        return rc
-    if nf > x.fstart_cap:
-        fs = <uint32_t*>realloc(x.fstart, nf * sizeof(uint32_t))
-        if fs == NULL:
-            nf = 0
-        else:
-            x.fstart = fs
-            x.fstart_cap = nf
-    if nf != req.num_fields or _load(x, evt) != 0:
+    if _load(x, evt) != 0:
         for i in range(req.num_fields):
             req.fields[i].res_len = 0
-        if nf != req.num_fields:
-            x.last_error = b"out of memory"
         return SS_PLUGIN_FAILURE
-    for i in range(nf):
-        x.fstart[i] = x.nvals
-        if _extract_one(x, &req.fields[i]) != SS_PLUGIN_SUCCESS:
+    for i in range(req.num_fields):
+        if _answer(x, &req.fields[i]) != SS_PLUGIN_SUCCESS:
             rc = SS_PLUGIN_FAILURE
-    # The arena may have moved while growing: pointers are set only now.
-    for i in range(x.nvals):
-        x.vals[i] = x.arena.p + x.offs[i]
-    for i in range(nf):
-        f = &req.fields[i]
-        if f.res_len:
-            f.res.str = &x.vals[x.fstart[i]]
     return rc
 
 # ---------------------------------------------------------------------------------------------
