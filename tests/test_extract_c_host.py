@@ -151,3 +151,18 @@ def test_asking_the_same_fields_of_one_event_again_and_again_takes_no_more_memor
     many = _peak_rss_kb(base + ["--repeat", "20000"])
     # 20000 x 3 answers of ~6 KB each would be ~360 MB if every call kept its own copy
     assert many - once < 8 * 1024, (once, many)
+
+
+def test_replayed_events_hold_their_values_like_extracted_ones(run_host, c_host, plugin_lib):
+    """The same holding order on events the plugin itself delivered through next_batch."""
+    specs = conformance.load_specs()
+    args = [c_host, plugin_lib, "replay", "--open", str(conformance.CONFORMANCE / "events.jsonl")]
+    for spec in specs:
+        args += ["--field", spec]
+    rc_plain, plain, err = run_host(args, timeout=600)
+    assert rc_plain == 0, err[-3000:]
+    rc, held, err = run_host(args + ["--hold"], timeout=600)
+    assert rc == 0, err[-3000:]
+    values = [r["values"] for r in held if "values" in r]
+    assert len(values) >= 90 and any(values)
+    assert values == [r["values"] for r in plain if "values" in r]
