@@ -162,6 +162,7 @@ cdef enum:
     H_OK = 0
     H_FAIL = -1        # wrong type / unparsable value: SS_PLUGIN_FAILURE, no value
     H_NOMEM = -2
+    H_NA = 1           # _collect: the path broke outside any fan-out (k8saudit: not available)
 
 # ---------------------------------------------------------------------------------------------
 # The field table
@@ -549,37 +550,48 @@ cdef int _push_node(extractor* x, uint32_t node) noexcept nogil:
 
 
 cdef int _collect(extractor* x, uint32_t node, const kpath* p, uint32_t ki, uint64_t idx) noexcept nogil:
-    """Append to x.nodes the values at keys p[ki:] from node (0 for a missing one): every array
-    met before a key is applied is fanned out, or only its element idx when idx != NOIDX
-    (none if out of range). A final array is kept whole."""
+    """k8saudit's getValuesRecursive: append to x.nodes the values at keys p[ki:] from node.
+    Before each key, an array is fanned out (idx == NOIDX: every element follows the rest of the
+    path; an element where it breaks gives a 0 entry) or replaced by its element idx (nested
+    arrays too: the reference's "the same N for every array met"). An empty key keeps the node
+    (Go's Get()).
+    A final array is kept whole. H_NA when the path breaks outside any fan-out: a missing key, a
+    key applied to a non-object (null included), an index out of range."""
     cdef uint32_t c
     cdef int rc
+    cdef const kkey* k
     while ki < p.n:
         if node and x.doc.nodes[node].kind == J_ARR:
-            if idx != NOIDX:
-                node = _nth(x, node, idx)
-                if node == 0:
-                    return H_OK
-                continue
-            c = jfirst(&x.doc, node)
-            while c:
-                rc = _collect(x, c, p, ki, idx)
-                if rc != 0:
-                    return rc
-                c = jnext(&x.doc, c)
-            return H_OK
-        node = _getk(x, node, _pkey(p, ki))
+            if idx == NOIDX:
+                c = jfirst(&x.doc, node)
+                while c:
+                    rc = _collect(x, c, p, ki, idx)
+                    if rc == H_NA:
+                        rc = _push_node(x, 0)
+                    if rc != 0:
+                        return rc
+                    c = jnext(&x.doc, c)
+                return H_OK
+            node = _nth(x, node, idx)
+            if node == 0:
+                return H_NA
+            continue
+        k = _pkey(p, ki)
+        if k.n:
+            node = _getk(x, node, k)
+            if node == 0:
+                return H_NA
         ki += 1
     return _push_node(x, node)
 
 
 cdef inline int _collect_at(extractor* x, const kpath* p, uint64_t idx) noexcept nogil:
-    """x.nodes = the nodes _collect finds from the event root along p."""
+    """x.nodes = the nodes _collect finds from the event root along p (H_NA: none)."""
     cdef uint32_t ki
     cdef uint32_t n = _from(x, p, &ki)
     x.nnodes = 0
     if n == 0:
-        return _push_node(x, 0)
+        return H_NA
     return _collect(x, n, p, ki, idx)
 
 
@@ -721,7 +733,7 @@ cdef int h_fanout(extractor* x, const frow* r, const ss_plugin_extract_field* f,
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] and _vtext(x, x.nodes[i]) != 0:
             return H_NOMEM
@@ -729,18 +741,18 @@ cdef int h_fanout(extractor* x, const frow* r, const ss_plugin_extract_field* f,
 
 
 cdef int h_strings(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """Values at p1, fanned out; if any element lacks the value, no value at all.
-    flag 1: the repository part of each value."""
+    """Values at p1, fanned out; if any element lacks the value, failure (k8saudit: wrong type).
+    flag 1: the repository part of each value; flag 2: element 0 only (ka.req.container.*)."""
     cdef uint32_t i
     cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
+    rc = _collect_at(x, &r.p1, 0 if r.flag & 2 else idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0:
             return H_FAIL
     for i in range(x.nnodes):
-        rc = _vrepo(x, x.nodes[i]) if r.flag else _vtext(x, x.nodes[i])
+        rc = _vrepo(x, x.nodes[i]) if r.flag & 1 else _vtext(x, x.nodes[i])
         if rc != 0:
             return rc
     return H_OK
@@ -753,7 +765,7 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0:
             continue
@@ -777,17 +789,15 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
 
 cdef int h_flatten(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """Arrays at p1 (fanned out, index applied), flattened into one value per element;
-    elements lacking the array are skipped; a non-array: failure."""
+    elements lacking the array, or whose value is not an array, are skipped."""
     cdef uint32_t i, c
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
-        if x.nodes[i] == 0:
-            continue
         if _kind(x, x.nodes[i]) != J_ARR:
-            return H_FAIL
+            continue
         c = jfirst(&x.doc, x.nodes[i])
         while c:
             if _vtext(x, c) != 0:
@@ -803,7 +813,7 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0:
             continue
@@ -821,16 +831,13 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
 
 
 cdef int h_any_true(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """"true" if any value at p2 under the node at p1 (fanned out) is JSON true, else "false";
-    no value when p1 is absent."""
-    cdef uint32_t i, base = _at(x, &r.p1)
+    """"true" if any value at p1 (fanned out) is JSON true, else "false" (an empty array
+    included); no value when the path breaks outside the fan-out (e.g. `containers: null`)."""
+    cdef uint32_t i
     cdef int rc
-    if base == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _collect(x, base, &r.p2, 0, NOIDX)
+    rc = _collect_at(x, &r.p1, NOIDX)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if _kind(x, x.nodes[i]) == J_TRUE:
             return _vbytes(x, b"true", 4)
@@ -840,23 +847,23 @@ cdef int h_any_true(extractor* x, const frow* r, const ss_plugin_extract_field* 
 cdef int h_path_match(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """ka.req.volume.hostpath[k]: "true" if a value at p2 under the array at p1 (fanned out,
     index applied: Falco <= 0.43 passes index 0 for key arguments, 0.44 UINT64_MAX = all) equals
-    k, or starts with k minus its trailing '*'; else "false". No value when p1 is absent."""
-    cdef uint32_t i, base = _at(x, &r.p1)
+    k, or starts with k minus its trailing '*'; else "false". No value when the path breaks
+    outside the fan-out (no volumes, `volumes: null`, an index out of range)."""
+    cdef uint32_t i
     cdef const char* key = f.arg_key
     cdef const char* t
     cdef size_t kl, n = 0
     cdef bint prefix
     cdef int rc
-    if base == 0 or key == NULL:
+    if key == NULL:
         return H_OK
     kl = strlen(key)
     prefix = kl > 0 and key[kl - 1] == b'*'
     if prefix:
         kl -= 1
-    x.nnodes = 0
-    rc = _collect(x, base, &r.p2, 0, idx)
+    rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0 or _kind(x, x.nodes[i]) != J_STR:
             continue
@@ -869,16 +876,14 @@ cdef int h_path_match(extractor* x, const frow* r, const ss_plugin_extract_field
 
 
 cdef int h_keys_except(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """For each object of the array at p1 (index: one of them), its keys other than s, in
-    source order (ka.req.pod.volumes.volume_type). Not an array: failure."""
-    cdef uint32_t i, k, v = _at(x, &r.p1)
+    """For each object at p1 (whose last key is empty, so the array at its end is fanned out
+    too; index: one element), its keys other than s, in source order
+    (ka.req.pod.volumes.volume_type). Anything but an object is skipped."""
+    cdef uint32_t i, k
     cdef int rc
-    if v == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _elements(x, v, idx)
+    rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if _kind(x, x.nodes[i]) != J_OBJ:
             continue
@@ -1372,10 +1377,11 @@ cdef int _build_table() except -1:
     _row(KA_REQ_POD_CONTAINERS_COMMAND, h_join, b"requestObject|spec|containers|command")
     _row(KA_REQ_POD_CONTAINERS_NAME, h_strings, b"requestObject|spec|containers|name")
     _row(KA_REQ_POD_CONTAINERS_IMAGE, h_strings, b"requestObject|spec|containers|image")
-    _row(KA_REQ_CONTAINER_IMAGE, h_text, b"requestObject|spec|containers|0|image")
+    _row(KA_REQ_CONTAINER_IMAGE, h_strings, b"requestObject|spec|containers|image", NULL, NULL, 2)
     _row(KA_REQ_POD_CONTAINERS_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|containers|image",
          NULL, NULL, 1)
-    _row(KA_REQ_CONTAINER_IMAGE_REPOSITORY, h_text, b"requestObject|spec|containers|0|image", NULL, NULL, 1)
+    _row(KA_REQ_CONTAINER_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|containers|image", NULL,
+         NULL, 3)
     _row(KA_REQ_POD_HOST_IPC, h_text, b"requestObject|spec|hostIPC")
     _row(KA_REQ_POD_HOST_NETWORK, h_text, b"requestObject|spec|hostNetwork")
     _row(KA_REQ_CONTAINER_HOST_NETWORK, h_text, b"requestObject|spec|hostNetwork")
@@ -1383,8 +1389,8 @@ cdef int _build_table() except -1:
     _row(KA_REQ_POD_CONTAINERS_HOST_PORT, h_host_port, b"requestObject|spec|containers|ports")
     _row(KA_REQ_POD_CONTAINERS_PRIVILEGED, h_fanout,
          b"requestObject|spec|containers|securityContext|privileged")
-    _row(KA_REQ_CONTAINER_PRIVILEGED, h_any_true, b"requestObject|spec|containers",
-         b"securityContext|privileged")
+    _row(KA_REQ_CONTAINER_PRIVILEGED, h_any_true,
+         b"requestObject|spec|containers|securityContext|privileged")
     _row(KA_REQ_POD_CONTAINERS_ALLOW_PRIVILEGE_ESCALATION, h_fanout,
          b"requestObject|spec|containers|securityContext|allowPrivilegeEscalation")
     _row(KA_REQ_POD_CONTAINERS_READ_ONLY_FS, h_fanout,
@@ -1413,9 +1419,9 @@ cdef int _build_table() except -1:
     _row(KA_REQ_SERVICE_TYPE, h_text, b"requestObject|spec|type")
     _row(KA_REQ_SERVICE_PORTS, h_fanout, b"requestObject|spec|ports")
     _row(KA_REQ_POD_VOLUMES_HOSTPATH, h_fanout, b"requestObject|spec|volumes|hostPath|path")
-    _row(KA_REQ_VOLUME_HOSTPATH, h_path_match, b"requestObject|spec|volumes", b"hostPath|path")
+    _row(KA_REQ_VOLUME_HOSTPATH, h_path_match, b"requestObject|spec|volumes|hostPath|path")
     _row(KA_REQ_POD_VOLUMES_FLEXVOLUME_DRIVER, h_fanout, b"requestObject|spec|volumes|flexVolume|driver")
-    _row(KA_REQ_POD_VOLUMES_VOLUME_TYPE, h_keys_except, b"requestObject|spec|volumes", NULL, b"name")
+    _row(KA_REQ_POD_VOLUMES_VOLUME_TYPE, h_keys_except, b"requestObject|spec|volumes|", NULL, b"name")
     _row(KA_RESP_NAME, h_text, b"responseObject|metadata|name")
     _row(KA_RESPONSE_CODE, h_text, b"responseStatus|code")
     _row(KA_RESPONSE_REASON, h_text, b"responseStatus|reason")
