@@ -50,7 +50,7 @@ def fake(fake_build):
 
 @pytest.fixture(scope="session")
 def hostmod():
-    """k8saudit_ovh/host.py loaded by path (it is self-contained), so these tests do not
+    """k8saudit_ovh_cli/host.py loaded by path (it is self-contained), so these tests do not
     need the rest of the package to be built."""
     name = "_k8saudit_ovh_host_selftest"
     if name in sys.modules:
