@@ -173,13 +173,8 @@ cdef uint32_t _getk(extractor* x, uint32_t obj, const kkey* key) noexcept nogil:
         elif _key_is(buf, &nodes[k], key):
             return k + 1
         k = nodes[k].next
-    if esc:
-        k = obj + 1
-        while k:
-            if nodes[k].esc and jstr_eq(&x.doc, k, key.s, key.n, JU_FASTJSON):
-                return k + 1
-            k = nodes[k].next
-    return 0
+    # Keys written with escapes are rare: jget's fastjson order compares their text.
+    return jget(&x.doc, obj, key.s, key.n, JU_FASTJSON) if esc else 0
 
 
 cdef uint32_t _nth(const extractor* x, uint32_t arr, uint64_t i) noexcept nogil:

@@ -172,45 +172,39 @@ cdef inline int _go_raw_query(const char* s, size_t n, const char** q, size_t* q
     return 0 if _pct_ok(rest, rn) else -1
 
 
+cdef inline char _qchar(const char* s, size_t* i) noexcept nogil:
+    """The query-unescaped character at s[i[0]] ('+' is a space, %XX a byte; escapes already
+    checked), and i moved past it."""
+    cdef char c = s[i[0]]
+    if c == b'+':
+        i[0] += 1
+        return b' '
+    if c == b'%':
+        i[0] += 3
+        return <char>(hexval(s[i[0] - 2]) * 16 + hexval(s[i[0] - 1]))
+    i[0] += 1
+    return c
+
+
 cdef inline bint _qkey_eq(const char* s, size_t n, const char* key, size_t kl) noexcept nogil:
     """Is the query-unescaped text of s[0:n] (escapes already checked) equal to key?"""
     cdef size_t i = 0, j = 0
-    cdef char c
     while i < n:
-        c = s[i]
-        if c == b'+':
-            c = b' '
-            i += 1
-        elif c == b'%':
-            c = <char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]))
-            i += 3
-        else:
-            i += 1
-        if j >= kl or key[j] != c:
+        if j >= kl or key[j] != _qchar(s, &i):
             return False
         j += 1
     return j == kl
 
 
-cdef inline int _qappend(sbuf* out, const char* s, size_t n) noexcept nogil:
-    """Append the query-unescaped text of s[0:n] (escapes already checked)."""
-    cdef size_t i = 0, k = 0
-    cdef char c
+cdef inline int go_query_unescape(sbuf* out, const char* s, size_t n) noexcept nogil:
+    """Append the query-unescaped text of a value go_query_value found (its escapes are
+    checked); -1 when out of memory."""
+    cdef size_t i = 0
     if sbuf_reserve(out, n) != 0:
         return -1
     while i < n:
-        c = s[i]
-        if c == b'+':
-            c = b' '
-            i += 1
-        elif c == b'%':
-            c = <char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]))
-            i += 3
-        else:
-            i += 1
-        out.p[out.len + k] = c
-        k += 1
-    out.len += k
+        out.p[out.len] = _qchar(s, &i)
+        out.len += 1
     return 0
 
 
@@ -256,8 +250,3 @@ cdef inline int go_query_value(const char* s, size_t n, const char* key, size_t 
                 value[0] = eq + 1
                 value_n[0] = pn - (eq - piece) - 1
     return 1 if value[0] != NULL else 0
-
-
-cdef inline int go_query_unescape(sbuf* out, const char* s, size_t n) noexcept nogil:
-    """Append the query-unescaped text of a value go_query_value found; -1 when out of memory."""
-    return _qappend(out, s, n)
