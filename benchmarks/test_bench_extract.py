@@ -26,7 +26,7 @@ def payloads():
 
 @pytest.fixture(scope="module")
 def extractor():
-    from k8saudit_ovh._extract import Extractor
+    from k8saudit_ovh_testing.hooks import Extractor
     return Extractor()
 
 

@@ -5,7 +5,7 @@ test_extract_fixed_fields.py."""
 import pytest
 
 import conformance
-from k8saudit_ovh._extract import Extractor
+from k8saudit_ovh_testing.hooks import Extractor
 
 pytestmark = pytest.mark.usefixtures("shared_dir")
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 import conformance
-from k8saudit_ovh._extract import Extractor
+from k8saudit_ovh_testing.hooks import Extractor
 
 _evtnum = itertools.count(1)
 LISTS = ("containers", "initContainers", "ephemeralContainers")

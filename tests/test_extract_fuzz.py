@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import conformance
-from k8saudit_ovh._extract import Extractor, FIELD_NAMES
+from k8saudit_ovh_testing.hooks import Extractor, FIELD_NAMES
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 # no example database: nothing written into the work tree

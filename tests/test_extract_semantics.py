@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from k8saudit_ovh._extract import Extractor, parse_spec, FIELD_NAMES, UINT64_MAX
+from k8saudit_ovh_testing.hooks import Extractor, parse_spec, FIELD_NAMES, UINT64_MAX
 
 _evtnum = itertools.count(1)
 

@@ -29,7 +29,6 @@ cdef struct extractor:
     sbuf arena            # every value of the current event, NUL-terminated (pinned: the host
                           # holds pointers into it until the event changes)
     sbuf results          # the value pointer arrays handed out for the current event (pinned)
-    sbuf scratch          # unescaped text of keys / URI, temporary
     size_t* offs          # arena offset of each value of the field being extracted
     uint32_t nvals
     uint32_t vals_cap

@@ -9,11 +9,13 @@ same event gets the pointers of its first answer.
 
 Dispatch: `TABLE[field_id]` holds, for each of the 100 fields, its handler and the handler's
 parameters (JSON paths, a constant); `_build_table()` below is the one place that says what
-each field reads. Semantics follow ../shared/spec/k8saudit-reference.md §1.3-1.4 (the spec):
+each field reads, keyed by field name (include/k8saudit_fields.h gives the ids). The semantics,
+those of k8saudit 0.18.0's Go code:
 - gate: no top-level `auditID` -> no field has a value;
-- value-as-string: a string gives its unescaped text (fastjson's best-effort unescaping), any
-  other value its compact JSON text as found in the payload (numbers keep their raw token,
-  `null` gives "null"); duplicate keys: the first one wins;
+- value-as-string: a string gives its unescaped text (fastjson's best-effort unescaping: every
+  string is read with JU_FASTJSON, see _jsonidx.pxd), any other value its compact JSON text as
+  found in the payload (numbers keep their raw token, `null` gives "null"); duplicate keys: the
+  first one wins;
 - paths fan out over every array met before a key is applied; an index argument selects the
   same element of every such array; an array that is the final value is not fanned out;
 - no value = res_len 0, never "<NA>"; a wrong JSON type gives SS_PLUGIN_FAILURE (no value).
@@ -40,123 +42,22 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from k8saudit_ovh._abi cimport (ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE, ss_plugin_event,
                                 ss_plugin_event_input, ss_plugin_field_extract_input,
                                 ss_plugin_extract_field)
-from k8saudit_ovh._jsonidx cimport (jdoc, jnode, jdoc_init, jdoc_free, jdoc_parse, jappend_raw,
-                                    J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE, J_KEY, jfirst, jnext)
+from k8saudit_ovh._jsonidx cimport (jdoc, jnode, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jstr_eq,
+                                    jappend_str, jappend_raw, J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE,
+                                    J_KEY, JU_FASTJSON, jfirst, jnext)
+from k8saudit_ovh._gourl cimport go_query_value, go_query_unescape
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free, sbuf_drop_old
 from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
+from k8saudit_ovh._event cimport K8S_EVT_PARAM1_LEN_OFFSET, k8s_event_u32, k8s_event_payload
 
-
-cdef extern from "k8saudit_fields.h" nogil:
-    enum k8s_field_id:
-        KA_AUDITID
-        KA_STAGE
-        KA_AUTH_DECISION
-        KA_AUTH_REASON
-        KA_AUTH_OPENSHIFT_DECISION
-        KA_VALIDATIONS_ADMISSION_POLICY_FAILURE
-        KA_SECURITY_POD_VIOLATIONS
-        KA_AUTH_OPENSHIFT_USERNAME
-        KA_USER_NAME
-        KA_USER_GROUPS
-        KA_IMPUSER_NAME
-        KA_VERB
-        KA_URI
-        KA_URI_PARAM
-        KA_TARGET_NAME
-        KA_TARGET_NAMESPACE
-        KA_TARGET_RESOURCE
-        KA_TARGET_SUBRESOURCE
-        KA_TARGET_POD_NAME
-        KA_REQ_BINDING_SUBJECTS
-        KA_REQ_BINDING_SUBJECTS_USER_NAMES
-        KA_REQ_BINDING_SUBJECTS_SERVICEACCOUNT_NAMES
-        KA_REQ_BINDING_SUBJECTS_SERVICEACCOUNT_NS_NAMES
-        KA_REQ_BINDING_SUBJECTS_GROUP_NAMES
-        KA_REQ_BINDING_ROLE
-        KA_REQ_BINDING_SUBJECT_HAS_NAME
-        KA_REQ_CONFIGMAP_NAME
-        KA_REQ_CONFIGMAP_OBJ
-        KA_REQ_POD_CONTAINERS_ARGS
-        KA_REQ_POD_CONTAINERS_COMMAND
-        KA_REQ_POD_CONTAINERS_NAME
-        KA_REQ_POD_CONTAINERS_IMAGE
-        KA_REQ_CONTAINER_IMAGE
-        KA_REQ_POD_CONTAINERS_IMAGE_REPOSITORY
-        KA_REQ_CONTAINER_IMAGE_REPOSITORY
-        KA_REQ_POD_HOST_IPC
-        KA_REQ_POD_HOST_NETWORK
-        KA_REQ_CONTAINER_HOST_NETWORK
-        KA_REQ_POD_HOST_PID
-        KA_REQ_POD_CONTAINERS_HOST_PORT
-        KA_REQ_POD_CONTAINERS_PRIVILEGED
-        KA_REQ_CONTAINER_PRIVILEGED
-        KA_REQ_POD_CONTAINERS_ALLOW_PRIVILEGE_ESCALATION
-        KA_REQ_POD_CONTAINERS_READ_ONLY_FS
-        KA_REQ_POD_RUN_AS_USER
-        KA_REQ_POD_CONTAINERS_RUN_AS_USER
-        KA_REQ_POD_CONTAINERS_EFF_RUN_AS_USER
-        KA_REQ_POD_RUN_AS_GROUP
-        KA_REQ_POD_CONTAINERS_RUN_AS_GROUP
-        KA_REQ_POD_CONTAINERS_EFF_RUN_AS_GROUP
-        KA_REQ_POD_CONTAINERS_PROC_MOUNT
-        KA_REQ_ROLE_RULES
-        KA_REQ_ROLE_RULES_APIGROUPS
-        KA_REQ_ROLE_RULES_NONRESOURCEURLS
-        KA_REQ_ROLE_RULES_VERBS
-        KA_REQ_ROLE_RULES_RESOURCES
-        KA_REQ_POD_FS_GROUP
-        KA_REQ_POD_SUPPLEMENTAL_GROUPS
-        KA_REQ_POD_CONTAINERS_ADD_CAPABILITIES
-        KA_REQ_SERVICE_TYPE
-        KA_REQ_SERVICE_PORTS
-        KA_REQ_POD_VOLUMES_HOSTPATH
-        KA_REQ_VOLUME_HOSTPATH
-        KA_REQ_POD_VOLUMES_FLEXVOLUME_DRIVER
-        KA_REQ_POD_VOLUMES_VOLUME_TYPE
-        KA_RESP_NAME
-        KA_RESPONSE_CODE
-        KA_RESPONSE_REASON
-        KA_USERAGENT
-        KA_SOURCEIPS
-        KA_CLUSTER_NAME
-        KA_REQ_POD_INITCONTAINERS_NAME
-        KA_REQ_POD_INITCONTAINERS_IMAGE
-        KA_REQ_POD_INITCONTAINERS_IMAGE_REPOSITORY
-        KA_REQ_POD_INITCONTAINERS_COMMAND
-        KA_REQ_POD_INITCONTAINERS_ARGS
-        KA_REQ_POD_INITCONTAINERS_PRIVILEGED
-        KA_REQ_POD_INITCONTAINERS_ALLOW_PRIVILEGE_ESCALATION
-        KA_REQ_POD_INITCONTAINERS_READ_ONLY_FS
-        KA_REQ_POD_INITCONTAINERS_RUN_AS_USER
-        KA_REQ_POD_INITCONTAINERS_EFF_RUN_AS_USER
-        KA_REQ_POD_INITCONTAINERS_RUN_AS_GROUP
-        KA_REQ_POD_INITCONTAINERS_EFF_RUN_AS_GROUP
-        KA_REQ_POD_INITCONTAINERS_PROC_MOUNT
-        KA_REQ_POD_INITCONTAINERS_ADD_CAPABILITIES
-        KA_REQ_POD_INITCONTAINERS_HOST_PORT
-        KA_REQ_POD_EPHEMERALCONTAINERS_NAME
-        KA_REQ_POD_EPHEMERALCONTAINERS_IMAGE
-        KA_REQ_POD_EPHEMERALCONTAINERS_IMAGE_REPOSITORY
-        KA_REQ_POD_EPHEMERALCONTAINERS_COMMAND
-        KA_REQ_POD_EPHEMERALCONTAINERS_ARGS
-        KA_REQ_POD_EPHEMERALCONTAINERS_PRIVILEGED
-        KA_REQ_POD_EPHEMERALCONTAINERS_ALLOW_PRIVILEGE_ESCALATION
-        KA_REQ_POD_EPHEMERALCONTAINERS_READ_ONLY_FS
-        KA_REQ_POD_EPHEMERALCONTAINERS_RUN_AS_USER
-        KA_REQ_POD_EPHEMERALCONTAINERS_EFF_RUN_AS_USER
-        KA_REQ_POD_EPHEMERALCONTAINERS_RUN_AS_GROUP
-        KA_REQ_POD_EPHEMERALCONTAINERS_EFF_RUN_AS_GROUP
-        KA_REQ_POD_EPHEMERALCONTAINERS_PROC_MOUNT
-        KA_REQ_POD_EPHEMERALCONTAINERS_ADD_CAPABILITIES
 
 cdef extern from *:
     # "no index": the argument is absent, or Falco >= 0.44's default arg_index for key arguments
     const uint64_t NOIDX "((uint64_t)-1)"
 
-DEF MAXK = 8                       # keys in one path
-DEF NFIELDS = 100
-DEF PAYLOAD_OFFSET = 38
-DEF PARAM1_LEN_OFFSET = 30
+cdef enum:
+    MAXK = 8           # keys in one path
+    MAXKEYS = 255      # distinct keys of all paths (indices are uint8_t)
 
 cdef enum:
     H_OK = 0
@@ -174,7 +75,6 @@ cdef struct kkey:
     const char* s       # the key (a static literal, not NUL-terminated at n)
     uint32_t n
 
-DEF MAXKEYS = 255
 cdef kkey KEYS[MAXKEYS]
 cdef uint32_t NKEYS = 0
 
@@ -197,7 +97,7 @@ cdef struct frow:
     uint32_t sl
     int flag
 
-cdef frow TABLE[NFIELDS]
+cdef frow TABLE[K8S_NUM_FIELDS]
 
 # Anchors: nodes many paths go through (top-level members, requestObject.spec, ...), found once
 # per event: the top-level ones by one scan of the root object when the event is parsed, the
@@ -244,178 +144,6 @@ cdef inline uint8_t _kind(const extractor* x, uint32_t n) noexcept nogil:
     return x.doc.nodes[n].kind if n else J_NONE
 
 
-cdef inline int _hexval(char c) noexcept nogil:
-    if b'0' <= c <= b'9':
-        return c - 48
-    if b'a' <= c <= b'f':
-        return c - 87
-    if b'A' <= c <= b'F':
-        return c - 55
-    return -1
-
-
-cdef inline int _hex4(const char* s) noexcept nogil:
-    cdef int i, h, v = 0
-    for i in range(4):
-        h = _hexval(s[i])
-        if h < 0:
-            return -1
-        v = v * 16 + h
-    return v
-
-
-cdef inline size_t _put_utf8(char* o, uint32_t r) noexcept nogil:
-    """Go's string(rune): UTF-8, with U+FFFD for surrogates and out-of-range values."""
-    if r < 0x80:
-        o[0] = <char>r
-        return 1
-    if r < 0x800:
-        o[0] = <char>(0xC0 | (r >> 6))
-        o[1] = <char>(0x80 | (r & 0x3F))
-        return 2
-    if (0xD800 <= r <= 0xDFFF) or r > 0x10FFFF:
-        r = 0xFFFD
-    if r < 0x10000:
-        o[0] = <char>(0xE0 | (r >> 12))
-        o[1] = <char>(0x80 | ((r >> 6) & 0x3F))
-        o[2] = <char>(0x80 | (r & 0x3F))
-        return 3
-    o[0] = <char>(0xF0 | (r >> 18))
-    o[1] = <char>(0x80 | ((r >> 12) & 0x3F))
-    o[2] = <char>(0x80 | ((r >> 6) & 0x3F))
-    o[3] = <char>(0x80 | (r & 0x3F))
-    return 4
-
-
-cdef int _unescape_append(const char* s, size_t n, sbuf* out) noexcept nogil:
-    """Append the unescaped text of raw JSON string content s[0:n], best effort like fastjson:
-    unknown or malformed escapes are kept as written, a lone surrogate keeps its \\uXXXX text,
-    a surrogate pair that does not combine gives U+FFFD. The output is never longer than n."""
-    cdef size_t i = 0, k
-    cdef char c
-    cdef char* o
-    cdef int u, u2
-    cdef uint32_t r
-    if sbuf_reserve(out, n) != 0:
-        return H_NOMEM
-    o = out.p + out.len
-    k = 0
-    while i < n:
-        c = s[i]
-        if c != b'\\':
-            o[k] = c
-            k += 1
-            i += 1
-            continue
-        i += 1
-        if i >= n:
-            break
-        c = s[i]
-        i += 1
-        if c == b'"' or c == b'\\' or c == b'/':
-            o[k] = c
-            k += 1
-        elif c == b'b':
-            o[k] = b'\b'
-            k += 1
-        elif c == b'f':
-            o[k] = b'\f'
-            k += 1
-        elif c == b'n':
-            o[k] = b'\n'
-            k += 1
-        elif c == b'r':
-            o[k] = b'\r'
-            k += 1
-        elif c == b't':
-            o[k] = b'\t'
-            k += 1
-        elif c == b'u':
-            u = _hex4(s + i) if n - i >= 4 else -1
-            if u < 0:
-                o[k] = b'\\'
-                o[k + 1] = b'u'
-                k += 2
-                continue
-            i += 4
-            if u < 0xD800 or u > 0xDFFF:
-                k += _put_utf8(o + k, <uint32_t>u)
-                continue
-            u2 = _hex4(s + i + 2) if n - i >= 6 and s[i] == b'\\' and s[i + 1] == b'u' else -1
-            if u2 < 0:
-                memcpy(o + k, s + i - 6, 6)
-                k += 6
-                continue
-            if 0xD800 <= u < 0xDC00 and 0xDC00 <= u2 < 0xE000:
-                r = 0x10000 + ((<uint32_t>u - 0xD800) << 10) + (<uint32_t>u2 - 0xDC00)
-            else:
-                r = 0xFFFD
-            k += _put_utf8(o + k, r)
-            i += 6
-        else:
-            o[k] = b'\\'
-            o[k + 1] = c
-            k += 2
-    out.len += k
-    return H_OK
-
-
-cdef const char* _strtext(extractor* x, uint32_t node, size_t* n) noexcept nogil:
-    """Unescaped text of a string/key node. Escaped strings are decoded into x.scratch, so the
-    pointer is valid until the next use of the scratch buffer."""
-    cdef const jnode* nd = _nd(x, node)
-    if not nd.esc:
-        n[0] = nd.end - nd.start - 2
-        return x.doc.buf + nd.start + 1
-    x.scratch.len = 0
-    if _unescape_append(x.doc.buf + nd.start + 1, nd.end - nd.start - 2, &x.scratch) != 0:
-        return NULL
-    n[0] = x.scratch.len
-    return x.scratch.p
-
-
-cdef inline bint _str_eq(extractor* x, uint32_t node, const char* s, size_t n) noexcept nogil:
-    """Is node a string (or key) whose text is s[0:n]?"""
-    cdef const jnode* nd
-    cdef const char* t
-    cdef size_t m = 0
-    if node == 0:
-        return False
-    nd = _nd(x, node)
-    if nd.kind != J_STR and nd.kind != J_KEY:
-        return False
-    if not nd.esc:
-        return nd.end - nd.start - 2 == n and memcmp(x.doc.buf + nd.start + 1, s, n) == 0
-    t = _strtext(x, node, &m)
-    return t != NULL and m == n and memcmp(t, s, n) == 0
-
-
-cdef uint32_t _get(extractor* x, uint32_t obj, const char* key, size_t klen) noexcept nogil:
-    """Value node of member `key` of object `obj` (0 if absent or obj is not an object).
-    Like fastjson: the first key written exactly as `key` wins; only if there is none, keys
-    written with escapes are compared by their unescaped text."""
-    cdef const jnode* nodes = x.doc.nodes
-    cdef const char* buf = x.doc.buf
-    cdef uint32_t k
-    cdef bint esc = False
-    if obj == 0 or nodes[obj].kind != J_OBJ or nodes[obj].count == 0:
-        return 0
-    k = obj + 1
-    while k:
-        if nodes[k].esc:
-            esc = True
-        elif nodes[k].end - nodes[k].start - 2 == klen and memcmp(buf + nodes[k].start + 1, key, klen) == 0:
-            return k + 1
-        k = nodes[k].next
-    if esc:
-        k = obj + 1
-        while k:
-            if nodes[k].esc and _str_eq(x, k, key, klen):
-                return k + 1
-            k = nodes[k].next
-    return 0
-
-
 cdef inline bint _key_is(const char* buf, const jnode* nd, const kkey* key) noexcept nogil:
     """Is key node nd (written without escapes) the key? Reads 16 bytes at once: the index
     buffer is padded, so this never reads past it."""
@@ -434,7 +162,7 @@ cdef inline const kkey* _pkey(const kpath* p, uint32_t i) noexcept nogil:
 
 
 cdef uint32_t _getk(extractor* x, uint32_t obj, const kkey* key) noexcept nogil:
-    """_get(x, obj, key.s, key.n), faster."""
+    """jget(&x.doc, obj, key.s, key.n, JU_FASTJSON) for an interned key, 16 bytes at a time."""
     cdef const jnode* nodes = x.doc.nodes
     cdef const char* buf = x.doc.buf
     cdef uint32_t k
@@ -448,13 +176,8 @@ cdef uint32_t _getk(extractor* x, uint32_t obj, const kkey* key) noexcept nogil:
         elif _key_is(buf, &nodes[k], key):
             return k + 1
         k = nodes[k].next
-    if esc:
-        k = obj + 1
-        while k:
-            if nodes[k].esc and _str_eq(x, k, key.s, key.n):
-                return k + 1
-            k = nodes[k].next
-    return 0
+    # Keys written with escapes are rare: jget's fastjson order compares their text.
+    return jget(&x.doc, obj, key.s, key.n, JU_FASTJSON) if esc else 0
 
 
 cdef uint32_t _nth(const extractor* x, uint32_t arr, uint64_t i) noexcept nogil:
@@ -644,9 +367,7 @@ cdef int _append_text(extractor* x, uint32_t node) noexcept nogil:
     """k8saudit's value-as-string of node, appended to the arena."""
     cdef const jnode* nd = _nd(x, node)
     if nd.kind == J_STR or nd.kind == J_KEY:
-        if not nd.esc:
-            return sbuf_append(&x.arena, x.doc.buf + nd.start + 1, nd.end - nd.start - 2)
-        return _unescape_append(x.doc.buf + nd.start + 1, nd.end - nd.start - 2, &x.arena)
+        return H_OK if jappend_str(&x.doc, node, &x.arena, JU_FASTJSON) == 0 else H_NOMEM
     return H_OK if jappend_raw(&x.doc, node, &x.arena) == 0 else H_NOMEM
 
 
@@ -821,9 +542,9 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
             return H_FAIL
         c = jfirst(&x.doc, x.nodes[i])
         while c:
-            v = _get(x, c, b"hostPort", 8)
+            v = jget(&x.doc, c, b"hostPort", 8, JU_FASTJSON)
             if v == 0:
-                v = _get(x, c, b"containerPort", 13)
+                v = jget(&x.doc, c, b"containerPort", 13, JU_FASTJSON)
             if v and _vtext(x, v) != 0:
                 return H_NOMEM
             c = jnext(&x.doc, c)
@@ -867,7 +588,7 @@ cdef int h_path_match(extractor* x, const frow* r, const ss_plugin_extract_field
     for i in range(x.nnodes):
         if x.nodes[i] == 0 or _kind(x, x.nodes[i]) != J_STR:
             continue
-        t = _strtext(x, x.nodes[i], &n)
+        t = jstr(&x.doc, x.nodes[i], &n, JU_FASTJSON)
         if t == NULL:
             return H_NOMEM
         if (n == kl or prefix and n > kl) and memcmp(t, key, kl) == 0:
@@ -889,7 +610,7 @@ cdef int h_keys_except(extractor* x, const frow* r, const ss_plugin_extract_fiel
             continue
         k = jfirst(&x.doc, x.nodes[i])
         while k:
-            if not _str_eq(x, k, r.s, r.sl) and _vtext(x, k) != 0:
+            if not jstr_eq(&x.doc, k, r.s, r.sl, JU_FASTJSON) and _vtext(x, k) != 0:
                 return H_NOMEM
             k = jnext(&x.doc, k)
     return H_OK
@@ -908,13 +629,13 @@ cdef int h_subject_names(extractor* x, const frow* r, const ss_plugin_extract_fi
         return rc
     for i in range(x.nnodes):
         e = x.nodes[i]
-        if not _str_eq(x, _get(x, e, b"kind", 4), r.s, r.sl):
+        if not jstr_eq(&x.doc, jget(&x.doc, e, b"kind", 4, JU_FASTJSON), r.s, r.sl, JU_FASTJSON):
             continue
-        name = _get(x, e, b"name", 4)
+        name = jget(&x.doc, e, b"name", 4, JU_FASTJSON)
         if _kind(x, name) != J_STR:
             continue
         if r.flag:
-            ns = _get(x, e, b"namespace", 9)
+            ns = jget(&x.doc, e, b"namespace", 9, JU_FASTJSON)
             if _kind(x, ns) != J_STR:
                 continue
             if (_vopen(x) != 0 or _append_text(x, ns) != 0 or sbuf_append(&x.arena, b":", 1) != 0
@@ -929,9 +650,9 @@ cdef int h_pod_name(extractor* x, const frow* r, const ss_plugin_extract_field* 
     """p2 (responseObject.metadata.name) when objectRef.resource is "pods" and its subresource
     is absent or empty (p1 = objectRef)."""
     cdef uint32_t ref = _at(x, &r.p1), sub, v
-    if not _str_eq(x, _get(x, ref, b"resource", 8), b"pods", 4):
+    if not jstr_eq(&x.doc, jget(&x.doc, ref, b"resource", 8, JU_FASTJSON), b"pods", 4, JU_FASTJSON):
         return H_OK
-    sub = _get(x, ref, b"subresource", 11)
+    sub = jget(&x.doc, ref, b"subresource", 11, JU_FASTJSON)
     if _kind(x, sub) == J_STR and x.doc.nodes[sub].end - x.doc.nodes[sub].start > 2:
         return H_OK
     v = _at(x, &r.p2)
@@ -956,7 +677,7 @@ cdef int h_eff_run_as(extractor* x, const frow* r, const ss_plugin_extract_field
         return rc
     pod = _at(x, &r.p2)
     for i in range(x.nnodes):
-        v = _get(x, _get(x, x.nodes[i], b"securityContext", 15), r.s, r.sl)
+        v = jget(&x.doc, jget(&x.doc, x.nodes[i], b"securityContext", 15, JU_FASTJSON), r.s, r.sl, JU_FASTJSON)
         if v == 0:
             v = pod
         rc = _vtext(x, v) if v else _vbytes(x, b"0", 1)
@@ -965,217 +686,7 @@ cdef int h_eff_run_as(extractor* x, const frow* r, const ss_plugin_extract_field
     return H_OK
 
 # ---------------------------------------------------------------------------------------------
-# ka.uri.param: Go's url.Parse(requestURI) then url.ParseQuery(RawQuery), first value of the key.
-
-cdef inline bint _alpha(char c) noexcept nogil:
-    return b'a' <= c <= b'z' or b'A' <= c <= b'Z'
-
-cdef inline bint _digit(char c) noexcept nogil:
-    return b'0' <= c <= b'9'
-
-
-cdef bint _pct_ok(const char* s, size_t n) noexcept nogil:
-    """Every '%' is followed by two hex digits (Go's unescape of a path, query, fragment...)."""
-    cdef size_t i = 0
-    while i < n:
-        if s[i] == b'%':
-            if i + 2 >= n or _hexval(s[i + 1]) < 0 or _hexval(s[i + 2]) < 0:
-                return False
-            i += 3
-        else:
-            i += 1
-    return True
-
-
-cdef inline bint _host_plain(unsigned char c) noexcept nogil:
-    """An ASCII byte Go accepts unescaped in a host (shouldEscape(c, encodeHost) is false)."""
-    return (_alpha(c) or _digit(c)) or (c != 0 and strchr(b"!$&'()*+,;=:[]<>\"-_.~", c) != NULL)
-
-
-cdef bint _host_unescape_ok(const char* s, size_t n, bint zone) noexcept nogil:
-    """Go's unescape(s, encodeHost / encodeZone) succeeds."""
-    cdef size_t i = 0
-    cdef int v
-    while i < n:
-        if s[i] == b'%':
-            if i + 2 >= n or _hexval(s[i + 1]) < 0 or _hexval(s[i + 2]) < 0:
-                return False
-            v = _hexval(s[i + 1]) * 16 + _hexval(s[i + 2])
-            if not (s[i + 1] == b'2' and s[i + 2] == b'5'):
-                if not zone and v < 0x80:
-                    return False
-                if zone and v != 0x20 and not (v < 0x80 and _host_plain(<unsigned char>v)):
-                    return False
-            i += 3
-        else:
-            if <unsigned char>s[i] < 0x80 and not _host_plain(<unsigned char>s[i]):
-                return False
-            i += 1
-    return True
-
-
-cdef bint _port_ok(const char* s, size_t n) noexcept nogil:
-    cdef size_t i
-    if n == 0:
-        return True
-    if s[0] != b':':
-        return False
-    for i in range(1, n):
-        if not _digit(s[i]):
-            return False
-    return True
-
-
-cdef const char* _memrchr(const char* s, char c, size_t n) noexcept nogil:
-    while n:
-        n -= 1
-        if s[n] == c:
-            return s + n
-    return NULL
-
-
-cdef bint _host_ok(const char* h, size_t n) noexcept nogil:
-    cdef const char* e
-    cdef size_t i, z
-    if n and h[0] == b'[':
-        e = _memrchr(h, b']', n)
-        if e == NULL:
-            return False
-        i = e - h
-        if not _port_ok(e + 1, n - i - 1):
-            return False
-        # An IPv6 literal (recent Go rejects anything else between the brackets), maybe with a zone.
-        z = 1
-        while z < i and not (h[z] == b'%' and z + 2 < i and h[z + 1] == b'2' and h[z + 2] == b'5'):
-            if not (_hexval(h[z]) >= 0 or h[z] == b':' or h[z] == b'.'):
-                return False
-            z += 1
-        if z == 1:
-            return False
-        if z < i:
-            return (_host_unescape_ok(h, z, False) and _host_unescape_ok(h + z, i - z, True)
-                    and _host_unescape_ok(h + i, n - i, False))
-    else:
-        e = _memrchr(h, b':', n)
-        if e != NULL and not _port_ok(e, n - (e - h)):
-            return False
-    return _host_unescape_ok(h, n, False)
-
-
-cdef bint _authority_ok(const char* a, size_t n) noexcept nogil:
-    cdef const char* at = _memrchr(a, b'@', n)
-    cdef size_t i, un
-    cdef unsigned char c
-    if at == NULL:
-        return _host_ok(a, n)
-    un = at - a
-    if not _host_ok(at + 1, n - un - 1):
-        return False
-    for i in range(un):
-        c = <unsigned char>a[i]
-        if not (_alpha(c) or _digit(c) or (c != 0 and strchr(b"-._:~!$&'()*+,;=%@", c) != NULL)):
-            return False
-    return _pct_ok(a, un)
-
-
-cdef int _go_raw_query(const char* s, size_t n, const char** q, size_t* qn) noexcept nogil:
-    """RawQuery of Go's url.Parse(s[0:n]) in q/qn (empty when none); -1 when url.Parse fails."""
-    cdef const char* h = <const char*>memchr(s, b'#', n)
-    cdef size_t un = (h - s) if h != NULL else n
-    cdef const char* rest = s
-    cdef const char* p
-    cdef size_t rn = un, i
-    cdef bint scheme = False
-    cdef char c
-    q[0] = s
-    qn[0] = 0
-    if h != NULL and not _pct_ok(h + 1, n - un - 1):
-        return -1
-    for i in range(un):
-        if <unsigned char>s[i] < 0x20 or s[i] == 0x7f:
-            return -1
-    if un == 1 and s[0] == b'*':
-        return 0
-    for i in range(un):
-        c = s[i]
-        if _alpha(c):
-            continue
-        if _digit(c) or c == b'+' or c == b'-' or c == b'.':
-            if i == 0:
-                break
-            continue
-        if c == b':':
-            if i == 0:
-                return -1
-            scheme = True
-            rest = s + i + 1
-            rn = un - i - 1
-        break
-    p = <const char*>memchr(rest, b'?', rn)
-    if p != NULL:
-        if p == rest + rn - 1:          # a lone trailing '?': ForceQuery, empty RawQuery
-            rn -= 1
-        else:
-            q[0] = p + 1
-            qn[0] = rest + rn - (p + 1)
-            rn = p - rest
-    if rn == 0 or rest[0] != b'/':
-        if scheme:
-            return 0                    # opaque URL
-        p = <const char*>memchr(rest, b'/', rn)
-        if memchr(rest, b':', (p - rest) if p != NULL else rn) != NULL:
-            return -1                   # first path segment in URL cannot contain colon
-    if rn >= 2 and rest[0] == b'/' and rest[1] == b'/' and (scheme or rn < 3 or rest[2] != b'/'):
-        p = <const char*>memchr(rest + 2, b'/', rn - 2)
-        i = (p - (rest + 2)) if p != NULL else rn - 2
-        if not _authority_ok(rest + 2, i):
-            return -1
-        rest += 2 + i
-        rn -= 2 + i
-    return 0 if _pct_ok(rest, rn) else -1
-
-
-cdef bint _qkey_eq(const char* s, size_t n, const char* key, size_t kl) noexcept nogil:
-    """Is the query-unescaped text of s[0:n] (escapes already checked) equal to key?"""
-    cdef size_t i = 0, j = 0
-    cdef char c
-    while i < n:
-        c = s[i]
-        if c == b'+':
-            c = b' '
-            i += 1
-        elif c == b'%':
-            c = <char>(_hexval(s[i + 1]) * 16 + _hexval(s[i + 2]))
-            i += 3
-        else:
-            i += 1
-        if j >= kl or key[j] != c:
-            return False
-        j += 1
-    return j == kl
-
-
-cdef int _qappend(sbuf* out, const char* s, size_t n) noexcept nogil:
-    """Append the query-unescaped text of s[0:n] (escapes already checked)."""
-    cdef size_t i = 0, k = 0
-    cdef char c
-    if sbuf_reserve(out, n) != 0:
-        return H_NOMEM
-    while i < n:
-        c = s[i]
-        if c == b'+':
-            c = b' '
-            i += 1
-        elif c == b'%':
-            c = <char>(_hexval(s[i + 1]) * 16 + _hexval(s[i + 2]))
-            i += 3
-        else:
-            i += 1
-        out.p[out.len + k] = c
-        k += 1
-    out.len += k
-    return H_OK
-
+# ka.uri.param: Go's url.Parse(requestURI) then url.ParseQuery(RawQuery) (_gourl.pxd).
 
 cdef int h_uri_param(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """First value of query parameter arg_key in the string at p1 (requestURI). A URL or query
@@ -1183,49 +694,18 @@ cdef int h_uri_param(extractor* x, const frow* r, const ss_plugin_extract_field*
     cdef uint32_t v = _at(x, &r.p1)
     cdef const char* key = f.arg_key
     cdef const char* s
-    cdef const char* q
-    cdef const char* piece
-    cdef const char* amp
-    cdef const char* eq
     cdef const char* found = NULL
-    cdef size_t n = 0, qn = 0, i, end, pn, kn, found_n = 0
+    cdef size_t n = 0, found_n = 0
+    cdef int rc
     if _kind(x, v) != J_STR or key == NULL:
         return H_OK
-    s = _strtext(x, v, &n)
+    s = jstr(&x.doc, v, &n, JU_FASTJSON)
     if s == NULL:
         return H_NOMEM
-    if memchr(s, b'?', n) == NULL:
-        return H_OK                     # no query: no value (whether or not Go can parse the URL)
-    if _go_raw_query(s, n, &q, &qn) != 0:
-        return H_FAIL
-    kn = strlen(key)
-    i = 0
-    while i < qn:
-        amp = <const char*>memchr(q + i, b'&', qn - i)
-        end = (amp - q) if amp != NULL else qn
-        piece = q + i
-        pn = end - i
-        i = end + 1
-        if pn == 0:
-            continue
-        if memchr(piece, b';', pn) != NULL:
-            return H_FAIL               # invalid semicolon separator in query
-        eq = <const char*>memchr(piece, b'=', pn)
-        if eq == NULL:
-            if not _pct_ok(piece, pn):
-                return H_FAIL
-            if found == NULL and _qkey_eq(piece, pn, key, kn):
-                found = piece + pn
-                found_n = 0
-        else:
-            if not _pct_ok(piece, eq - piece) or not _pct_ok(eq + 1, pn - (eq - piece) - 1):
-                return H_FAIL
-            if found == NULL and _qkey_eq(piece, eq - piece, key, kn):
-                found = eq + 1
-                found_n = pn - (eq - piece) - 1
-    if found == NULL:
-        return H_OK
-    if _vopen(x) != 0 or _qappend(&x.arena, found, found_n) != 0:
+    rc = go_query_value(s, n, key, strlen(key), &found, &found_n)
+    if rc <= 0:
+        return H_FAIL if rc < 0 else H_OK
+    if _vopen(x) != 0 or go_query_unescape(&x.arena, found, found_n) != 0:
         return H_NOMEM
     return _vclose(x)
 
@@ -1328,9 +808,21 @@ cdef int _build_anchors() except -1:
     return 0
 
 
-cdef int _row(int fid, handler_t fn, const char* p1, const char* p2=NULL, const char* s=NULL,
+cdef int _field_id(const char* name) except -1:
+    """The id of field `name` in include/k8saudit_fields.h (the one list of fields)."""
+    cdef int i
+    for i in range(K8S_NUM_FIELDS):
+        if strcmp(K8S_FIELDS[i].name, name) == 0:
+            return i
+    raise ImportError("k8saudit_ovh._extract: a table row names %r, which is not a field" % name)
+
+
+cdef int _row(const char* name, handler_t fn, const char* p1, const char* p2=NULL, const char* s=NULL,
               int flag=0) except -1:
-    cdef frow* r = &TABLE[fid]
+    """The semantics of field `name`: its handler and the handler's parameters."""
+    cdef frow* r = &TABLE[_field_id(name)]
+    if r.fn != NULL:
+        raise ImportError("k8saudit_ovh._extract: two table rows for %r" % name)
     r.fn = fn
     _path(&r.p1, p1)
     _path(&r.p2, p2)
@@ -1342,142 +834,142 @@ cdef int _row(int fid, handler_t fn, const char* p1, const char* p2=NULL, const 
 
 cdef int _build_table() except -1:
     memset(TABLE, 0, sizeof(TABLE))
-    _row(KA_AUDITID, h_text, b"auditID")
-    _row(KA_STAGE, h_text, b"stage")
-    _row(KA_AUTH_DECISION, h_text, b"annotations|authorization.k8s.io/decision")
-    _row(KA_AUTH_REASON, h_text, b"annotations|authorization.k8s.io/reason")
-    _row(KA_AUTH_OPENSHIFT_DECISION, h_text, b"annotations|authentication.openshift.io/decision")
-    _row(KA_VALIDATIONS_ADMISSION_POLICY_FAILURE, h_text,
+    _row(b"ka.auditid", h_text, b"auditID")
+    _row(b"ka.stage", h_text, b"stage")
+    _row(b"ka.auth.decision", h_text, b"annotations|authorization.k8s.io/decision")
+    _row(b"ka.auth.reason", h_text, b"annotations|authorization.k8s.io/reason")
+    _row(b"ka.auth.openshift.decision", h_text, b"annotations|authentication.openshift.io/decision")
+    _row(b"ka.validations.admission.policy.failure", h_text,
          b"annotations|validation.policy.admission.k8s.io/validation_failure")
-    _row(KA_SECURITY_POD_VIOLATIONS, h_text, b"annotations|pod-security.kubernetes.io/audit-violations")
-    _row(KA_AUTH_OPENSHIFT_USERNAME, h_text, b"annotations|authentication.openshift.io/username")
-    _row(KA_USER_NAME, h_text, b"user|username")
-    _row(KA_USER_GROUPS, h_list, b"user|groups")
-    _row(KA_IMPUSER_NAME, h_text, b"impersonatedUser|username")
-    _row(KA_VERB, h_text, b"verb")
-    _row(KA_URI, h_text, b"requestURI")
-    _row(KA_URI_PARAM, h_uri_param, b"requestURI")
-    _row(KA_TARGET_NAME, h_text, b"objectRef|name")
-    _row(KA_TARGET_NAMESPACE, h_text, b"objectRef|namespace")
-    _row(KA_TARGET_RESOURCE, h_text, b"objectRef|resource")
-    _row(KA_TARGET_SUBRESOURCE, h_text, b"objectRef|subresource")
-    _row(KA_TARGET_POD_NAME, h_pod_name, b"objectRef", b"responseObject|metadata|name")
-    _row(KA_REQ_BINDING_SUBJECTS, h_list, b"requestObject|subjects")
-    _row(KA_REQ_BINDING_SUBJECTS_USER_NAMES, h_subject_names, b"requestObject|subjects", NULL, b"User")
-    _row(KA_REQ_BINDING_SUBJECTS_SERVICEACCOUNT_NAMES, h_subject_names, b"requestObject|subjects", NULL,
+    _row(b"ka.security.pod.violations", h_text, b"annotations|pod-security.kubernetes.io/audit-violations")
+    _row(b"ka.auth.openshift.username", h_text, b"annotations|authentication.openshift.io/username")
+    _row(b"ka.user.name", h_text, b"user|username")
+    _row(b"ka.user.groups", h_list, b"user|groups")
+    _row(b"ka.impuser.name", h_text, b"impersonatedUser|username")
+    _row(b"ka.verb", h_text, b"verb")
+    _row(b"ka.uri", h_text, b"requestURI")
+    _row(b"ka.uri.param", h_uri_param, b"requestURI")
+    _row(b"ka.target.name", h_text, b"objectRef|name")
+    _row(b"ka.target.namespace", h_text, b"objectRef|namespace")
+    _row(b"ka.target.resource", h_text, b"objectRef|resource")
+    _row(b"ka.target.subresource", h_text, b"objectRef|subresource")
+    _row(b"ka.target.pod.name", h_pod_name, b"objectRef", b"responseObject|metadata|name")
+    _row(b"ka.req.binding.subjects", h_list, b"requestObject|subjects")
+    _row(b"ka.req.binding.subjects.user_names", h_subject_names, b"requestObject|subjects", NULL, b"User")
+    _row(b"ka.req.binding.subjects.serviceaccount_names", h_subject_names, b"requestObject|subjects", NULL,
          b"ServiceAccount")
-    _row(KA_REQ_BINDING_SUBJECTS_SERVICEACCOUNT_NS_NAMES, h_subject_names, b"requestObject|subjects", NULL,
+    _row(b"ka.req.binding.subjects.serviceaccount_ns_names", h_subject_names, b"requestObject|subjects", NULL,
          b"ServiceAccount", 1)
-    _row(KA_REQ_BINDING_SUBJECTS_GROUP_NAMES, h_subject_names, b"requestObject|subjects", NULL, b"Group")
-    _row(KA_REQ_BINDING_ROLE, h_text, b"requestObject|roleRef|name")
-    _row(KA_REQ_BINDING_SUBJECT_HAS_NAME, h_true, NULL)
-    _row(KA_REQ_CONFIGMAP_NAME, h_text, b"objectRef|name")
-    _row(KA_REQ_CONFIGMAP_OBJ, h_text, b"requestObject|data")
-    _row(KA_REQ_POD_CONTAINERS_ARGS, h_join, b"requestObject|spec|containers|args")
-    _row(KA_REQ_POD_CONTAINERS_COMMAND, h_join, b"requestObject|spec|containers|command")
-    _row(KA_REQ_POD_CONTAINERS_NAME, h_strings, b"requestObject|spec|containers|name")
-    _row(KA_REQ_POD_CONTAINERS_IMAGE, h_strings, b"requestObject|spec|containers|image")
-    _row(KA_REQ_CONTAINER_IMAGE, h_strings, b"requestObject|spec|containers|image", NULL, NULL, 2)
-    _row(KA_REQ_POD_CONTAINERS_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|containers|image",
+    _row(b"ka.req.binding.subjects.group_names", h_subject_names, b"requestObject|subjects", NULL, b"Group")
+    _row(b"ka.req.binding.role", h_text, b"requestObject|roleRef|name")
+    _row(b"ka.req.binding.subject.has_name", h_true, NULL)
+    _row(b"ka.req.configmap.name", h_text, b"objectRef|name")
+    _row(b"ka.req.configmap.obj", h_text, b"requestObject|data")
+    _row(b"ka.req.pod.containers.args", h_join, b"requestObject|spec|containers|args")
+    _row(b"ka.req.pod.containers.command", h_join, b"requestObject|spec|containers|command")
+    _row(b"ka.req.pod.containers.name", h_strings, b"requestObject|spec|containers|name")
+    _row(b"ka.req.pod.containers.image", h_strings, b"requestObject|spec|containers|image")
+    _row(b"ka.req.container.image", h_strings, b"requestObject|spec|containers|image", NULL, NULL, 2)
+    _row(b"ka.req.pod.containers.image.repository", h_strings, b"requestObject|spec|containers|image",
          NULL, NULL, 1)
-    _row(KA_REQ_CONTAINER_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|containers|image", NULL,
+    _row(b"ka.req.container.image.repository", h_strings, b"requestObject|spec|containers|image", NULL,
          NULL, 3)
-    _row(KA_REQ_POD_HOST_IPC, h_text, b"requestObject|spec|hostIPC")
-    _row(KA_REQ_POD_HOST_NETWORK, h_text, b"requestObject|spec|hostNetwork")
-    _row(KA_REQ_CONTAINER_HOST_NETWORK, h_text, b"requestObject|spec|hostNetwork")
-    _row(KA_REQ_POD_HOST_PID, h_text, b"requestObject|spec|hostPID")
-    _row(KA_REQ_POD_CONTAINERS_HOST_PORT, h_host_port, b"requestObject|spec|containers|ports")
-    _row(KA_REQ_POD_CONTAINERS_PRIVILEGED, h_fanout,
+    _row(b"ka.req.pod.host_ipc", h_text, b"requestObject|spec|hostIPC")
+    _row(b"ka.req.pod.host_network", h_text, b"requestObject|spec|hostNetwork")
+    _row(b"ka.req.container.host_network", h_text, b"requestObject|spec|hostNetwork")
+    _row(b"ka.req.pod.host_pid", h_text, b"requestObject|spec|hostPID")
+    _row(b"ka.req.pod.containers.host_port", h_host_port, b"requestObject|spec|containers|ports")
+    _row(b"ka.req.pod.containers.privileged", h_fanout,
          b"requestObject|spec|containers|securityContext|privileged")
-    _row(KA_REQ_CONTAINER_PRIVILEGED, h_any_true,
+    _row(b"ka.req.container.privileged", h_any_true,
          b"requestObject|spec|containers|securityContext|privileged")
-    _row(KA_REQ_POD_CONTAINERS_ALLOW_PRIVILEGE_ESCALATION, h_fanout,
+    _row(b"ka.req.pod.containers.allow_privilege_escalation", h_fanout,
          b"requestObject|spec|containers|securityContext|allowPrivilegeEscalation")
-    _row(KA_REQ_POD_CONTAINERS_READ_ONLY_FS, h_fanout,
+    _row(b"ka.req.pod.containers.read_only_fs", h_fanout,
          b"requestObject|spec|containers|securityContext|readOnlyRootFilesystem")
-    _row(KA_REQ_POD_RUN_AS_USER, h_text, b"requestObject|spec|securityContext|runAsUser")
-    _row(KA_REQ_POD_CONTAINERS_RUN_AS_USER, h_fanout,
+    _row(b"ka.req.pod.run_as_user", h_text, b"requestObject|spec|securityContext|runAsUser")
+    _row(b"ka.req.pod.containers.run_as_user", h_fanout,
          b"requestObject|spec|containers|securityContext|runAsUser")
-    _row(KA_REQ_POD_CONTAINERS_EFF_RUN_AS_USER, h_eff_run_as, b"requestObject|spec|containers",
+    _row(b"ka.req.pod.containers.eff_run_as_user", h_eff_run_as, b"requestObject|spec|containers",
          b"requestObject|spec|securityContext|runAsUser", b"runAsUser")
-    _row(KA_REQ_POD_RUN_AS_GROUP, h_text, b"requestObject|spec|securityContext|runAsGroup")
-    _row(KA_REQ_POD_CONTAINERS_RUN_AS_GROUP, h_fanout,
+    _row(b"ka.req.pod.run_as_group", h_text, b"requestObject|spec|securityContext|runAsGroup")
+    _row(b"ka.req.pod.containers.run_as_group", h_fanout,
          b"requestObject|spec|containers|securityContext|runAsGroup")
-    _row(KA_REQ_POD_CONTAINERS_EFF_RUN_AS_GROUP, h_eff_run_as, b"requestObject|spec|containers",
+    _row(b"ka.req.pod.containers.eff_run_as_group", h_eff_run_as, b"requestObject|spec|containers",
          b"requestObject|spec|securityContext|runAsGroup", b"runAsGroup")
-    _row(KA_REQ_POD_CONTAINERS_PROC_MOUNT, h_fanout,
+    _row(b"ka.req.pod.containers.proc_mount", h_fanout,
          b"requestObject|spec|containers|securityContext|procMount")
-    _row(KA_REQ_ROLE_RULES, h_list, b"requestObject|rules")
-    _row(KA_REQ_ROLE_RULES_APIGROUPS, h_flatten, b"requestObject|rules|apiGroups")
-    _row(KA_REQ_ROLE_RULES_NONRESOURCEURLS, h_flatten, b"requestObject|rules|nonResourceURLs")
-    _row(KA_REQ_ROLE_RULES_VERBS, h_flatten, b"requestObject|rules|verbs")
-    _row(KA_REQ_ROLE_RULES_RESOURCES, h_flatten, b"requestObject|rules|resources")
-    _row(KA_REQ_POD_FS_GROUP, h_text, b"requestObject|spec|securityContext|fsGroup")
-    _row(KA_REQ_POD_SUPPLEMENTAL_GROUPS, h_list, b"requestObject|spec|securityContext|supplementalGroups")
-    _row(KA_REQ_POD_CONTAINERS_ADD_CAPABILITIES, h_fanout,
+    _row(b"ka.req.role.rules", h_list, b"requestObject|rules")
+    _row(b"ka.req.role.rules.apiGroups", h_flatten, b"requestObject|rules|apiGroups")
+    _row(b"ka.req.role.rules.nonResourceURLs", h_flatten, b"requestObject|rules|nonResourceURLs")
+    _row(b"ka.req.role.rules.verbs", h_flatten, b"requestObject|rules|verbs")
+    _row(b"ka.req.role.rules.resources", h_flatten, b"requestObject|rules|resources")
+    _row(b"ka.req.pod.fs_group", h_text, b"requestObject|spec|securityContext|fsGroup")
+    _row(b"ka.req.pod.supplemental_groups", h_list, b"requestObject|spec|securityContext|supplementalGroups")
+    _row(b"ka.req.pod.containers.add_capabilities", h_fanout,
          b"requestObject|spec|containers|securityContext|capabilities|add")
-    _row(KA_REQ_SERVICE_TYPE, h_text, b"requestObject|spec|type")
-    _row(KA_REQ_SERVICE_PORTS, h_fanout, b"requestObject|spec|ports")
-    _row(KA_REQ_POD_VOLUMES_HOSTPATH, h_fanout, b"requestObject|spec|volumes|hostPath|path")
-    _row(KA_REQ_VOLUME_HOSTPATH, h_path_match, b"requestObject|spec|volumes|hostPath|path")
-    _row(KA_REQ_POD_VOLUMES_FLEXVOLUME_DRIVER, h_fanout, b"requestObject|spec|volumes|flexVolume|driver")
-    _row(KA_REQ_POD_VOLUMES_VOLUME_TYPE, h_keys_except, b"requestObject|spec|volumes|", NULL, b"name")
-    _row(KA_RESP_NAME, h_text, b"responseObject|metadata|name")
-    _row(KA_RESPONSE_CODE, h_text, b"responseStatus|code")
-    _row(KA_RESPONSE_REASON, h_text, b"responseStatus|reason")
-    _row(KA_USERAGENT, h_text, b"userAgent")
-    _row(KA_SOURCEIPS, h_list, b"sourceIPs", NULL, NULL, 1)
-    _row(KA_CLUSTER_NAME, h_text, b"annotations|cluster_name")
-    _row(KA_REQ_POD_INITCONTAINERS_NAME, h_strings, b"requestObject|spec|initContainers|name")
-    _row(KA_REQ_POD_INITCONTAINERS_IMAGE, h_strings, b"requestObject|spec|initContainers|image")
-    _row(KA_REQ_POD_INITCONTAINERS_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|initContainers|image",
+    _row(b"ka.req.service.type", h_text, b"requestObject|spec|type")
+    _row(b"ka.req.service.ports", h_fanout, b"requestObject|spec|ports")
+    _row(b"ka.req.pod.volumes.hostpath", h_fanout, b"requestObject|spec|volumes|hostPath|path")
+    _row(b"ka.req.volume.hostpath", h_path_match, b"requestObject|spec|volumes|hostPath|path")
+    _row(b"ka.req.pod.volumes.flexvolume_driver", h_fanout, b"requestObject|spec|volumes|flexVolume|driver")
+    _row(b"ka.req.pod.volumes.volume_type", h_keys_except, b"requestObject|spec|volumes|", NULL, b"name")
+    _row(b"ka.resp.name", h_text, b"responseObject|metadata|name")
+    _row(b"ka.response.code", h_text, b"responseStatus|code")
+    _row(b"ka.response.reason", h_text, b"responseStatus|reason")
+    _row(b"ka.useragent", h_text, b"userAgent")
+    _row(b"ka.sourceips", h_list, b"sourceIPs", NULL, NULL, 1)
+    _row(b"ka.cluster.name", h_text, b"annotations|cluster_name")
+    _row(b"ka.req.pod.initContainers.name", h_strings, b"requestObject|spec|initContainers|name")
+    _row(b"ka.req.pod.initContainers.image", h_strings, b"requestObject|spec|initContainers|image")
+    _row(b"ka.req.pod.initContainers.image.repository", h_strings, b"requestObject|spec|initContainers|image",
          NULL, NULL, 1)
-    _row(KA_REQ_POD_INITCONTAINERS_COMMAND, h_join, b"requestObject|spec|initContainers|command")
-    _row(KA_REQ_POD_INITCONTAINERS_ARGS, h_join, b"requestObject|spec|initContainers|args")
-    _row(KA_REQ_POD_INITCONTAINERS_PRIVILEGED, h_fanout,
+    _row(b"ka.req.pod.initContainers.command", h_join, b"requestObject|spec|initContainers|command")
+    _row(b"ka.req.pod.initContainers.args", h_join, b"requestObject|spec|initContainers|args")
+    _row(b"ka.req.pod.initContainers.privileged", h_fanout,
          b"requestObject|spec|initContainers|securityContext|privileged")
-    _row(KA_REQ_POD_INITCONTAINERS_ALLOW_PRIVILEGE_ESCALATION, h_fanout,
+    _row(b"ka.req.pod.initContainers.allow_privilege_escalation", h_fanout,
          b"requestObject|spec|initContainers|securityContext|allowPrivilegeEscalation")
-    _row(KA_REQ_POD_INITCONTAINERS_READ_ONLY_FS, h_fanout,
+    _row(b"ka.req.pod.initContainers.read_only_fs", h_fanout,
          b"requestObject|spec|initContainers|securityContext|readOnlyRootFilesystem")
-    _row(KA_REQ_POD_INITCONTAINERS_RUN_AS_USER, h_fanout,
+    _row(b"ka.req.pod.initContainers.run_as_user", h_fanout,
          b"requestObject|spec|initContainers|securityContext|runAsUser")
-    _row(KA_REQ_POD_INITCONTAINERS_EFF_RUN_AS_USER, h_eff_run_as, b"requestObject|spec|initContainers",
+    _row(b"ka.req.pod.initContainers.eff_run_as_user", h_eff_run_as, b"requestObject|spec|initContainers",
          b"requestObject|spec|securityContext|runAsUser", b"runAsUser")
-    _row(KA_REQ_POD_INITCONTAINERS_RUN_AS_GROUP, h_fanout,
+    _row(b"ka.req.pod.initContainers.run_as_group", h_fanout,
          b"requestObject|spec|initContainers|securityContext|runAsGroup")
-    _row(KA_REQ_POD_INITCONTAINERS_EFF_RUN_AS_GROUP, h_eff_run_as, b"requestObject|spec|initContainers",
+    _row(b"ka.req.pod.initContainers.eff_run_as_group", h_eff_run_as, b"requestObject|spec|initContainers",
          b"requestObject|spec|securityContext|runAsGroup", b"runAsGroup")
-    _row(KA_REQ_POD_INITCONTAINERS_PROC_MOUNT, h_fanout,
+    _row(b"ka.req.pod.initContainers.proc_mount", h_fanout,
          b"requestObject|spec|initContainers|securityContext|procMount")
-    _row(KA_REQ_POD_INITCONTAINERS_ADD_CAPABILITIES, h_fanout,
+    _row(b"ka.req.pod.initContainers.add_capabilities", h_fanout,
          b"requestObject|spec|initContainers|securityContext|capabilities|add")
-    _row(KA_REQ_POD_INITCONTAINERS_HOST_PORT, h_host_port, b"requestObject|spec|initContainers|ports")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_NAME, h_strings, b"requestObject|spec|ephemeralContainers|name")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_IMAGE, h_strings, b"requestObject|spec|ephemeralContainers|image")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_IMAGE_REPOSITORY, h_strings,
+    _row(b"ka.req.pod.initContainers.host_port", h_host_port, b"requestObject|spec|initContainers|ports")
+    _row(b"ka.req.pod.ephemeralContainers.name", h_strings, b"requestObject|spec|ephemeralContainers|name")
+    _row(b"ka.req.pod.ephemeralContainers.image", h_strings, b"requestObject|spec|ephemeralContainers|image")
+    _row(b"ka.req.pod.ephemeralContainers.image.repository", h_strings,
          b"requestObject|spec|ephemeralContainers|image", NULL, NULL, 1)
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_COMMAND, h_join, b"requestObject|spec|ephemeralContainers|command")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_ARGS, h_join, b"requestObject|spec|ephemeralContainers|args")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_PRIVILEGED, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.command", h_join, b"requestObject|spec|ephemeralContainers|command")
+    _row(b"ka.req.pod.ephemeralContainers.args", h_join, b"requestObject|spec|ephemeralContainers|args")
+    _row(b"ka.req.pod.ephemeralContainers.privileged", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|privileged")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_ALLOW_PRIVILEGE_ESCALATION, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.allow_privilege_escalation", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|allowPrivilegeEscalation")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_READ_ONLY_FS, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.read_only_fs", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|readOnlyRootFilesystem")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_RUN_AS_USER, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.run_as_user", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|runAsUser")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_EFF_RUN_AS_USER, h_eff_run_as,
+    _row(b"ka.req.pod.ephemeralContainers.eff_run_as_user", h_eff_run_as,
          b"requestObject|spec|ephemeralContainers", b"requestObject|spec|securityContext|runAsUser",
          b"runAsUser")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_RUN_AS_GROUP, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.run_as_group", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|runAsGroup")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_EFF_RUN_AS_GROUP, h_eff_run_as,
+    _row(b"ka.req.pod.ephemeralContainers.eff_run_as_group", h_eff_run_as,
          b"requestObject|spec|ephemeralContainers", b"requestObject|spec|securityContext|runAsGroup",
          b"runAsGroup")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_PROC_MOUNT, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.proc_mount", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|procMount")
-    _row(KA_REQ_POD_EPHEMERALCONTAINERS_ADD_CAPABILITIES, h_fanout,
+    _row(b"ka.req.pod.ephemeralContainers.add_capabilities", h_fanout,
          b"requestObject|spec|ephemeralContainers|securityContext|capabilities|add")
     return 0
 
@@ -1486,10 +978,9 @@ if NANCH > sizeof((<extractor*>NULL).anch) // sizeof(uint32_t):
     raise ImportError("k8saudit_ovh._extract: extractor.anch is too small")
 _build_anchors()
 _build_table()
-if K8S_NUM_FIELDS != NFIELDS or NFIELDS > MAX_FIELD_IDS:
-    raise ImportError("k8saudit_ovh._extract: field table size %d != %d (at most %d)"
-                      % (NFIELDS, K8S_NUM_FIELDS, MAX_FIELD_IDS))
-for _i in range(NFIELDS):
+if K8S_NUM_FIELDS > MAX_FIELD_IDS:
+    raise ImportError("k8saudit_ovh._extract: %d fields, at most %d" % (K8S_NUM_FIELDS, MAX_FIELD_IDS))
+for _i in range(K8S_NUM_FIELDS):
     if TABLE[_i].fn == NULL:
         raise ImportError("k8saudit_ovh._extract: no handler for field %s"
                           % K8S_FIELDS[_i].name.decode())
@@ -1509,7 +1000,6 @@ cdef int extractor_init(extractor* x) noexcept nogil:
 cdef void extractor_free(extractor* x) noexcept nogil:
     jdoc_free(&x.doc)
     sbuf_free(&x.arena)
-    sbuf_free(&x.scratch)
     sbuf_free(&x.results)
     free(x.offs)
     free(x.answers)
@@ -1519,7 +1009,7 @@ cdef void extractor_free(extractor* x) noexcept nogil:
 
 cdef void _scan_root(extractor* x) noexcept nogil:
     """Reset the anchors for a new event and find the top-level ones in one scan of the root
-    object (first key written exactly wins; escaped keys are left to _get's slow path). Then
+    object (first key written exactly wins; escaped keys are left to _getk's slow path). Then
     the gate: without a top-level auditID no field has a value."""
     cdef const jnode* nodes = x.doc.nodes
     cdef const char* buf = x.doc.buf
@@ -1554,11 +1044,9 @@ cdef void _scan_root(extractor* x) noexcept nogil:
 
 cdef inline int _load(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
     """Index the payload of evt unless it is the cached one; 0 when it is usable JSON."""
-    cdef const char* e = <const char*>evt.evt
-    cdef uint32_t plen
+    cdef const ss_plugin_event* e = evt.evt
     if e != NULL and x.cached and x.evtnum == evt.evtnum:
-        memcpy(&plen, e + PARAM1_LEN_OFFSET, 4)
-        if x.evtlen == plen:
+        if x.evtlen == k8s_event_u32(e, K8S_EVT_PARAM1_LEN_OFFSET):
             if x.parse_rc == 0:
                 return 0
             x.last_error = b"event payload is not valid JSON"
@@ -1567,15 +1055,13 @@ cdef inline int _load(extractor* x, const ss_plugin_event_input* evt) noexcept n
 
 
 cdef int _reload(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
-    cdef const char* e = <const char*>evt.evt
     cdef const char* payload
-    cdef uint32_t elen, plen
-    if e == NULL:
+    cdef uint32_t plen = 0
+    if evt.evt == NULL:
         x.last_error = b"no event"
         return -1
-    memcpy(&elen, e + 16, 4)
-    memcpy(&plen, e + PARAM1_LEN_OFFSET, 4)
-    if elen < PAYLOAD_OFFSET or plen > elen - PAYLOAD_OFFSET:
+    payload = k8s_event_payload(evt.evt, &plen)
+    if payload == NULL:
         x.last_error = b"malformed plugin event (payload length)"
         return -1
     x.cached = True
@@ -1583,7 +1069,6 @@ cdef int _reload(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
     x.evtlen = plen
     x.root = 0
     _forget_answers(x)
-    payload = e + PAYLOAD_OFFSET
     # k8saudit only decodes payloads starting with '{' or '['.
     if plen == 0 or (payload[0] != b'{' and payload[0] != b'['):
         x.doc.nnodes = 0
@@ -1672,7 +1157,7 @@ cdef ss_plugin_rc _answer(extractor* x, ss_plugin_extract_field* f) noexcept nog
     f.res_len = 0
     if x.root == 0:
         return SS_PLUGIN_SUCCESS        # the auditID gate
-    if f.field_id >= NFIELDS:
+    if f.field_id >= K8S_NUM_FIELDS:
         x.last_error = b"unknown field id"
         return SS_PLUGIN_FAILURE
     k = x.first_answer[f.field_id]
@@ -1712,265 +1197,3 @@ cdef ss_plugin_rc extract_fields(extractor* x, const ss_plugin_event_input* evt,
         if _answer(x, &req.fields[i]) != SS_PLUGIN_SUCCESS:
             rc = SS_PLUGIN_FAILURE
     return rc
-
-# ---------------------------------------------------------------------------------------------
-# Python API: tests, benchmarks and tools. Builds real plugin events and extraction requests
-# and calls extract_fields exactly like Falco does (one field per call). Never on Falco's path.
-
-FIELD_NAMES = tuple(K8S_FIELDS[_i].name.decode() for _i in range(NFIELDS))
-FIELD_IDS = {_n: _i for _i, _n in enumerate(FIELD_NAMES)}
-UINT64_MAX = 0xFFFFFFFFFFFFFFFF
-DEF FTYPE_STRING = 9
-
-
-def parse_spec(str spec, arg_default_max=True):
-    """Read a field spec `name` or `name[arg]` like libsinsp does. Returns
-    (field_id, arg_present, arg_index, arg_key) where arg_key is bytes or None; arg_index is
-    UINT64_MAX (Falco >= 0.44) or 0 (older Falco) when no numeric argument is given."""
-    cdef Py_ssize_t lb = spec.find('['), rb
-    default = UINT64_MAX if arg_default_max else 0
-    if lb < 0:
-        name, arg = spec, None
-    else:
-        rb = spec.find(']', lb + 1)
-        if rb != len(spec) - 1:
-            raise ValueError("bad field spec %r" % spec)
-        name, arg = spec[:lb], spec[lb + 1:rb]
-    fid = FIELD_IDS.get(name)
-    if fid is None:
-        raise ValueError("unknown field %r" % name)
-    d = &K8S_FIELDS[<int>fid]
-    if arg is None:
-        if d.is_required:
-            raise ValueError("field %r requires an argument" % name)
-        return fid, False, default, None
-    if d.is_index:
-        if (not arg or any(c not in "0123456789" for c in arg) or (len(arg) > 1 and arg[0] == "0")
-                or int(arg) > UINT64_MAX):
-            raise ValueError("field %r: %r is not a valid index" % (name, arg))
-        return fid, True, int(arg), None
-    if d.is_key:
-        return fid, True, default, arg.encode()
-    raise ValueError("field %r takes no argument" % name)
-
-
-cdef void _write_event(char* ev, const char* payload, uint32_t n) noexcept nogil:
-    """A plugin event (type 322, 2 params, plugin ID 0) around payload, as libscap lays it out."""
-    cdef uint64_t ts = 0xFFFFFFFFFFFFFFFF, tid = 0xFFFFFFFFFFFFFFFF
-    cdef uint32_t total = PAYLOAD_OFFSET + n, nparams = 2, l0 = 4, plugin_id = 0
-    cdef uint16_t etype = 322
-    memcpy(ev, &ts, 8)
-    memcpy(ev + 8, &tid, 8)
-    memcpy(ev + 16, &total, 4)
-    memcpy(ev + 20, &etype, 2)
-    memcpy(ev + 22, &nparams, 4)
-    memcpy(ev + 26, &l0, 4)
-    memcpy(ev + 30, &n, 4)
-    memcpy(ev + 34, &plugin_id, 4)
-    memcpy(ev + PAYLOAD_OFFSET, payload, n)
-
-
-cdef class _Events:
-    """Payloads laid out as plugin events in one buffer (for the timing loops)."""
-    cdef char* buf
-    cdef size_t* offs
-    cdef uint32_t* lens
-    cdef Py_ssize_t n
-
-    def __cinit__(self, list payloads):
-        cdef size_t total = 0, pos = 0
-        cdef Py_ssize_t i
-        cdef bytes p
-        self.n = len(payloads)
-        for p in payloads:
-            total += PAYLOAD_OFFSET + len(p)
-        self.buf = <char*>malloc(total + 1)
-        self.offs = <size_t*>malloc((self.n + 1) * sizeof(size_t))
-        self.lens = <uint32_t*>malloc((self.n + 1) * sizeof(uint32_t))
-        if self.buf == NULL or self.offs == NULL or self.lens == NULL:
-            raise MemoryError()
-        for i in range(self.n):
-            p = payloads[i]
-            self.offs[i] = pos
-            self.lens[i] = <uint32_t>len(p)
-            _write_event(self.buf + pos, p, <uint32_t>len(p))
-            pos += PAYLOAD_OFFSET + len(p)
-
-    def __dealloc__(self):
-        free(self.buf)
-        free(self.offs)
-        free(self.lens)
-
-
-cdef _collect_values(dict out, spec, const ss_plugin_extract_field* f):
-    """Read one field's result the way the host does (strlen on each value)."""
-    cdef uint64_t j
-    cdef const char* s
-    if f.res_len == 0xDEAD:
-        raise AssertionError("res_len not set for %r" % spec)
-    if f.res_len:
-        vals = []
-        for j in range(f.res_len):
-            s = f.res.str[j]
-            vals.append(s[:strlen(s)].decode("utf-8", "surrogateescape"))
-        out[spec] = vals
-
-
-cdef inline uint64_t _now_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <uint64_t>ts.tv_sec * 1000000000 + <uint64_t>ts.tv_nsec
-
-
-cdef class Extractor:
-    """One extractor (what one plugin state owns).
-
-    extract(payload, evtnum, specs) -> {spec: [values]}: only specs with values. Like Falco,
-    the payload is parsed once per event number: pass a new evtnum for a new payload.
-    `last_failed` lists the specs whose last call returned SS_PLUGIN_FAILURE (no value).
-    Like a plugin state, one Extractor serves one thread at a time (the timing loops run
-    without the GIL)."""
-    cdef extractor x
-    cdef public list last_failed
-    cdef public object last_bench_values
-
-    def __cinit__(self):
-        if extractor_init(&self.x) != 0:
-            raise MemoryError()
-        self.last_failed = []
-
-    def __dealloc__(self):
-        extractor_free(&self.x)
-
-    def extract(self, bytes payload, unsigned long long evtnum, list specs, arg_default_max=True,
-                batch=False):
-        """{spec: [values]} for the specs that have values. Like Falco: one extract_fields call
-        per field, a new event number per payload (the parse is cached per event number);
-        arg_default_max: arg_index when no numeric argument is given, UINT64_MAX (Falco 0.44)
-        or 0 (older Falco). batch=True asks for all specs in one call (num_fields > 1)."""
-        cdef Py_ssize_t n = len(specs), k
-        cdef ss_plugin_extract_field* fields
-        cdef ss_plugin_field_extract_input req
-        cdef ss_plugin_event_input ein
-        cdef ss_plugin_rc rc
-        cdef char* ev
-        cdef bytes name, key
-        parsed = [parse_spec(spec, arg_default_max) for spec in specs]
-        keep = []
-        ev = <char*>malloc(PAYLOAD_OFFSET + len(payload))
-        fields = <ss_plugin_extract_field*>malloc((n + 1) * sizeof(ss_plugin_extract_field))
-        if ev == NULL or fields == NULL:
-            free(ev)
-            free(fields)
-            raise MemoryError()
-        _write_event(ev, payload, <uint32_t>len(payload))
-        out = {}
-        self.last_failed = []
-        try:
-            memset(fields, 0, (n + 1) * sizeof(ss_plugin_extract_field))
-            for k in range(n):
-                fid, present, index, key = parsed[k]
-                name = FIELD_NAMES[fid].encode()
-                keep.append((name, key))
-                fields[k].field_id = fid
-                fields[k].field = name
-                fields[k].arg_key = <const char*>key if key is not None else NULL
-                fields[k].arg_index = index
-                fields[k].arg_present = present
-                fields[k].ftype = FTYPE_STRING
-                fields[k].flist = K8S_FIELDS[<int>fid].is_list
-                fields[k].res_len = 0xDEAD        # must be overwritten
-            memset(&req, 0, sizeof(req))
-            ein.evt = <const ss_plugin_event*>ev
-            ein.evtnum = evtnum
-            ein.evtsrc = b"k8s_audit"
-            if batch:
-                req.num_fields = <uint32_t>n
-                req.fields = fields
-                rc = extract_fields(&self.x, &ein, &req)
-                if rc != SS_PLUGIN_SUCCESS:
-                    self.last_failed.append("*")
-                for k in range(n):
-                    _collect_values(out, specs[k], &fields[k])
-            else:
-                req.num_fields = 1
-                for k in range(n):
-                    req.fields = &fields[k]
-                    rc = extract_fields(&self.x, &ein, &req)   # under the GIL: serialised
-                    if rc != SS_PLUGIN_SUCCESS:
-                        self.last_failed.append(specs[k])
-                        if fields[k].res_len:
-                            raise AssertionError("values returned with a failure for %r" % specs[k])
-                    _collect_values(out, specs[k], &fields[k])
-        finally:
-            free(ev)
-            free(fields)
-        return out
-
-    def last_error(self):
-        return self.x.last_error.decode() if self.x.last_error != NULL else None
-
-    def parse_only(self, list payloads, unsigned long iterations=1):
-        """Time just the JSON indexing of every payload, `iterations` times; elapsed ns."""
-        cdef _Events evs = _Events(payloads)
-        cdef uint64_t t0, t1
-        cdef unsigned long it
-        cdef Py_ssize_t i
-        cdef int bad = 0
-        with nogil:
-            t0 = _now_ns()
-            for it in range(iterations):
-                for i in range(evs.n):
-                    bad |= jdoc_parse(&self.x.doc, evs.buf + evs.offs[i] + PAYLOAD_OFFSET, evs.lens[i])
-            t1 = _now_ns()
-        self.x.cached = False
-        return t1 - t0
-
-    def bench(self, list payloads, list specs, unsigned long iterations=1):
-        """Time the extraction of every spec from every payload (a new event number per event
-        and iteration, so each event is parsed once, at its first field), one field per
-        extract_fields call like Falco; elapsed ns. `last_bench_values` = values produced."""
-        cdef _Events evs = _Events(payloads)
-        cdef Py_ssize_t nspec = len(specs), i, k
-        cdef ss_plugin_extract_field* fields = <ss_plugin_extract_field*>malloc(
-            (nspec + 1) * sizeof(ss_plugin_extract_field))
-        cdef ss_plugin_field_extract_input req
-        cdef ss_plugin_event_input ein
-        cdef uint64_t t0, t1, evtnum = 0, nvalues = 0
-        cdef unsigned long it
-        if fields == NULL:
-            raise MemoryError()
-        keep = []
-        try:
-            memset(fields, 0, (nspec + 1) * sizeof(ss_plugin_extract_field))
-            for k in range(nspec):
-                fid, present, index, key = parse_spec(specs[k])
-                name = FIELD_NAMES[fid].encode()
-                keep.append((name, key))
-                fields[k].field_id = fid
-                fields[k].field = <const char*>name
-                fields[k].arg_key = <const char*>key if key is not None else NULL
-                fields[k].arg_index = index
-                fields[k].arg_present = present
-                fields[k].ftype = FTYPE_STRING
-                fields[k].flist = K8S_FIELDS[<int>fid].is_list
-            memset(&req, 0, sizeof(req))
-            req.num_fields = 1
-            ein.evtsrc = b"k8s_audit"
-            self.x.cached = False
-            with nogil:
-                t0 = _now_ns()
-                for it in range(iterations):
-                    for i in range(evs.n):
-                        ein.evt = <const ss_plugin_event*>(evs.buf + evs.offs[i])
-                        evtnum += 1
-                        ein.evtnum = evtnum
-                        for k in range(nspec):
-                            req.fields = &fields[k]
-                            extract_fields(&self.x, &ein, &req)
-                            nvalues += fields[k].res_len
-                t1 = _now_ns()
-            self.last_bench_values = nvalues
-        finally:
-            free(fields)
-        return t1 - t0

@@ -9,5 +9,5 @@ cdef extern from "k8saudit_fields.h" nogil:
         uint8_t is_key
         uint8_t is_required
         const char* desc
-    cdef int K8S_NUM_FIELDS
+    enum: K8S_NUM_FIELDS       # a compile-time constant (sizeof of the table)
     cdef const k8s_field_def K8S_FIELDS[]

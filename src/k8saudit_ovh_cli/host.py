@@ -41,6 +41,7 @@ __all__ = [
     "PluginLibrary",
     "PluginState",
     "parse_spec",
+    "resolve_field_spec",
     "SS_PLUGIN_SUCCESS",
     "SS_PLUGIN_FAILURE",
     "SS_PLUGIN_TIMEOUT",
@@ -325,15 +326,6 @@ class FieldInfo:
 
 
 @dataclass(frozen=True)
-class Event:
-    """An event delivered by next_batch (after the host's in-place fixes)."""
-
-    evtnum: int
-    ts: int
-    payload: bytes
-
-
-@dataclass(frozen=True)
 class _Spec:
     spec: str
     field: FieldInfo
@@ -341,6 +333,44 @@ class _Spec:
     arg_key_b: Optional[bytes]
     arg_present: bool
     index: Optional[int]
+
+
+def resolve_field_spec(spec: str, fields_by_name: Dict[str, FieldInfo], arg_default: str = "max") -> _Spec:
+    """Resolves a field spec against a plugin's fields as libsinsp does when it compiles a rule.
+    arg_default: the arg_index sent when no numeric argument is given, "max" (UINT64_MAX, Falco
+    >= 0.44) or "zero" (older Falco). Raises ValueError for a spec libsinsp rejects."""
+    name, arg = parse_spec(spec)
+    f = fields_by_name.get(name)
+    if f is None:
+        raise ValueError(f"field spec {spec!r}: no field named {name!r}")
+    index = None
+    if arg is not None:
+        if not (f.is_index or f.is_key):
+            raise ValueError(f"field spec {spec!r}: {name!r} does not accept an argument")
+        index = _index_value(arg) if f.is_index else None
+        if f.is_index and not f.is_key and index is None:
+            raise ValueError(f"field spec {spec!r}: the argument must be a numeric index")
+    elif f.is_required:
+        raise ValueError(f"field spec {spec!r}: {name!r} requires an argument")
+    if arg_default not in ("max", "zero"):
+        raise ValueError("arg_default must be 'max' or 'zero'")
+    return _Spec(
+        spec=spec,
+        field=f,
+        name_b=name.encode(),
+        arg_key_b=arg.encode() if (arg is not None and f.is_key) else None,
+        arg_present=arg is not None,
+        index=index if index is not None else (UINT64_MAX if arg_default == "max" else 0),
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event delivered by next_batch (after the host's in-place fixes)."""
+
+    evtnum: int
+    ts: int
+    payload: bytes
 
 
 def _build_event(payload: bytes, plugin_id: int, ts: int = 0):
@@ -588,29 +618,7 @@ class PluginLibrary:
 
     def resolve_spec(self, spec: str, arg_default: str = "max") -> _Spec:
         """Resolves a field spec as libsinsp does when it compiles a rule."""
-        name, arg = parse_spec(spec)
-        f = self._by_name.get(name)
-        if f is None:
-            raise ValueError(f"field spec {spec!r}: no field named {name!r}")
-        index = None
-        if arg is not None:
-            if not (f.is_index or f.is_key):
-                raise ValueError(f"field spec {spec!r}: {name!r} does not accept an argument")
-            index = _index_value(arg) if f.is_index else None
-            if f.is_index and not f.is_key and index is None:
-                raise ValueError(f"field spec {spec!r}: the argument must be a numeric index")
-        elif f.is_required:
-            raise ValueError(f"field spec {spec!r}: {name!r} requires an argument")
-        if arg_default not in ("max", "zero"):
-            raise ValueError("arg_default must be 'max' or 'zero'")
-        return _Spec(
-            spec=spec,
-            field=f,
-            name_b=name.encode(),
-            arg_key_b=arg.encode() if (arg is not None and f.is_key) else None,
-            arg_present=arg is not None,
-            index=index if index is not None else (UINT64_MAX if arg_default == "max" else 0),
-        )
+        return resolve_field_spec(spec, self._by_name, arg_default)
 
     # -- states ---------------------------------------------------------------------------
 
