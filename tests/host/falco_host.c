@@ -4,7 +4,8 @@
  * It loads a plugin library the way Falco >= 0.42 does (dlopen RTLD_LOCAL|RTLD_NOW,
  * one dlsym("plugin_" + name) per API entry) and drives it through the same calls,
  * checking the plugin's side of the contract on the way. Written for the k8saudit-ovh
- * tests from the interface description in shared/spec/plugin-abi.md.
+ * tests from the plugin API's interface facts (our declarations: include/falco_plugin_abi.h;
+ * the event layout: include/k8saudit_event.h).
  *
  *   falco_host LIB info
  *   falco_host LIB replay  [--config JSON] [--open PARAMS] [--field SPEC]... [--fields-file F]
@@ -606,7 +607,7 @@ static void sb_json_minified(sbuf* b, const char* s)
 /* ------------------------------------------------------------------------------------ */
 /* plugin loading                                                                        */
 
-/* Every name the host looks up (plugin-abi.md 2.1), in that order. */
+/* Every name the host looks up with dlsym("plugin_" + name), in Falco's order. */
 static const char* const API_NAMES[] = {
     "get_required_api_version", "get_version", "get_last_error", "get_name",
     "get_description", "get_contact", "get_init_schema", "init", "destroy", "get_id",
@@ -1909,25 +1910,25 @@ static int cmd_replay(const char* path, const options* o)
                         p.name, (unsigned)hdr.type, hdr.nparams);
                 if (hdr.len < K8S_PLUGIN_EVENT_PAYLOAD_OFFSET)
                     die("plugin event too short: len %" PRIu32, hdr.len);
-                memcpy(&l0, e + 26, 4);
-                memcpy(&l1, e + 30, 4);
-                memcpy(&pid, e + 34, 4);
+                l0 = k8s_event_u32(e, K8S_EVT_PARAM0_LEN_OFFSET);
+                l1 = k8s_event_u32(e, K8S_EVT_PARAM1_LEN_OFFSET);
+                pid = k8s_event_u32(e, K8S_EVT_PLUGIN_ID_OFFSET);
                 if (l0 != 4) die("plugin event: length of param 0 is %" PRIu32 ", not 4", l0);
                 if ((uint64_t)hdr.len != (uint64_t)K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + l1)
-                    die("plugin event: len %" PRIu32 " != 38 + payload length %" PRIu32, hdr.len,
-                        l1);
+                    die("plugin event: len %" PRIu32 " != %u + payload length %" PRIu32, hdr.len,
+                        K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, l1);
                 if (pid == 0) {
-                    memcpy(e + 34, &p.id, 4);
+                    k8s_event_set_u32(e, K8S_EVT_PLUGIN_ID_OFFSET, p.id);
                 } else if (pid != p.id) {
                     die("unexpected plugin ID in plugin event: %" PRIu32 " (plugin is %" PRIu32 ")",
                         pid, p.id);
                 }
                 uint64_t tid = UINT64_MAX;
-                memcpy(e + 8, &tid, 8);
+                memcpy(e + K8S_EVT_TID_OFFSET, &tid, 8);
                 uint64_t ts = hdr.ts;
                 if (ts == UINT64_MAX) {
                     ts = wall_ns();
-                    memcpy(e, &ts, 8);
+                    memcpy(e + K8S_EVT_TS_OFFSET, &ts, 8);
                 }
                 uint64_t evtnum = ++counter;
                 const ss_plugin_event* ev = (const ss_plugin_event*)e;
@@ -2020,17 +2021,8 @@ static void build_events(const char* path, uint32_t plugin_id, event_set* es)
         size_t plen = es->src.len[i];
         if (plen > UINT32_MAX - K8S_PLUGIN_EVENT_PAYLOAD_OFFSET) usage_error("line too long");
         unsigned char* e = xmalloc(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + plen);
-        ss_plugin_event hdr;
-        hdr.ts = 0;
-        hdr.tid = UINT64_MAX;
-        hdr.len = (uint32_t)(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + plen);
-        hdr.type = K8S_PLUGIN_EVENT_TYPE;
-        hdr.nparams = K8S_PLUGIN_EVENT_NPARAMS;
-        memcpy(e, &hdr, sizeof hdr);
-        uint32_t l0 = 4, l1 = (uint32_t)plen;
-        memcpy(e + 26, &l0, 4);
-        memcpy(e + 30, &l1, 4);
-        memcpy(e + 34, &plugin_id, 4);
+        k8s_event_write_header(e, 0, (uint32_t)plen);
+        k8s_event_set_u32(e, K8S_EVT_PLUGIN_ID_OFFSET, plugin_id);
         memcpy(e + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, es->src.v[i], plen);
         es->evt[i] = e;
     }
@@ -2043,12 +2035,11 @@ static void verify_events(const event_set* es, uint32_t plugin_id)
         const unsigned char* e = es->evt[i];
         ss_plugin_event hdr;
         memcpy(&hdr, e, sizeof hdr);
-        uint32_t l0, l1, pid;
-        memcpy(&l0, e + 26, 4);
-        memcpy(&l1, e + 30, 4);
-        memcpy(&pid, e + 34, 4);
+        uint32_t l0 = k8s_event_u32(e, K8S_EVT_PARAM0_LEN_OFFSET);
+        uint32_t l1 = k8s_event_u32(e, K8S_EVT_PARAM1_LEN_OFFSET);
+        uint32_t pid = k8s_event_u32(e, K8S_EVT_PLUGIN_ID_OFFSET);
         if (hdr.ts != 0 || hdr.tid != UINT64_MAX || hdr.type != K8S_PLUGIN_EVENT_TYPE ||
-            hdr.nparams != 2 || l0 != 4 || l1 != es->src.len[i] || pid != plugin_id ||
+            hdr.nparams != K8S_PLUGIN_EVENT_NPARAMS || l0 != 4 || l1 != es->src.len[i] || pid != plugin_id ||
             hdr.len != K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + l1 ||
             memcmp(e + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, es->src.v[i], l1) != 0)
             die("the plugin modified the host's event %zu", i + 1);
