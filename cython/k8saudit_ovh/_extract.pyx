@@ -44,7 +44,7 @@ from k8saudit_ovh._abi cimport (ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILU
                                 ss_plugin_extract_field)
 from k8saudit_ovh._jsonidx cimport (jdoc, jnode, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jstr_eq,
                                     jappend_str, jappend_raw, J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE,
-                                    J_KEY, JU_FASTJSON, jfirst, jnext)
+                                    J_KEY, JU_FASTJSON, jfirst, jfirst_key, jnext)
 from k8saudit_ovh._gourl cimport go_query_value, go_query_unescape
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free, sbuf_drop_old
 from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
@@ -165,11 +165,8 @@ cdef uint32_t _getk(extractor* x, uint32_t obj, const kkey* key) noexcept nogil:
     """jget(&x.doc, obj, key.s, key.n, JU_FASTJSON) for an interned key, 16 bytes at a time."""
     cdef const jnode* nodes = x.doc.nodes
     cdef const char* buf = x.doc.buf
-    cdef uint32_t k
+    cdef uint32_t k = jfirst_key(&x.doc, obj)
     cdef bint esc = False
-    if obj == 0 or nodes[obj].kind != J_OBJ or nodes[obj].count == 0:
-        return 0
-    k = obj + 1
     while k:
         if nodes[k].esc:
             esc = True
@@ -832,6 +829,40 @@ cdef int _row(const char* name, handler_t fn, const char* p1, const char* p2=NUL
     return 0
 
 
+# Paths and names built at import (the container rows below): interned keys point into them,
+# so they stay referenced for the life of the module.
+cdef list _ROW_TEXT = []
+
+
+cdef const char* _keep(str text) except NULL:
+    cdef bytes b = text.encode()
+    _ROW_TEXT.append(b)
+    return b
+
+
+cdef int _container_rows(str kind) except -1:
+    """The fields each container list of a pod spec has (containers, initContainers,
+    ephemeralContainers): the same semantics under requestObject.spec.<kind>."""
+    field = "ka.req.pod." + kind + "."
+    lst = "requestObject|spec|" + kind
+    _row(_keep(field + "name"), h_strings, _keep(lst + "|name"))
+    _row(_keep(field + "image"), h_strings, _keep(lst + "|image"))
+    _row(_keep(field + "image.repository"), h_strings, _keep(lst + "|image"), NULL, NULL, 1)
+    _row(_keep(field + "command"), h_join, _keep(lst + "|command"))
+    _row(_keep(field + "args"), h_join, _keep(lst + "|args"))
+    for name, key in (("privileged", "privileged"), ("allow_privilege_escalation", "allowPrivilegeEscalation"),
+                      ("read_only_fs", "readOnlyRootFilesystem"), ("run_as_user", "runAsUser"),
+                      ("run_as_group", "runAsGroup"), ("proc_mount", "procMount"),
+                      ("add_capabilities", "capabilities|add")):
+        _row(_keep(field + name), h_fanout, _keep(lst + "|securityContext|" + key))
+    # fixed on purpose: the container's securityContext, else the pod's, else 0
+    _row(_keep(field + "eff_run_as_user"), h_eff_run_as, _keep(lst),
+         b"requestObject|spec|securityContext|runAsUser", b"runAsUser")
+    _row(_keep(field + "eff_run_as_group"), h_eff_run_as, _keep(lst),
+         b"requestObject|spec|securityContext|runAsGroup", b"runAsGroup")
+    return 0
+
+
 cdef int _build_table() except -1:
     memset(TABLE, 0, sizeof(TABLE))
     _row(b"ka.auditid", h_text, b"auditID")
@@ -865,13 +896,7 @@ cdef int _build_table() except -1:
     _row(b"ka.req.binding.subject.has_name", h_true, NULL)
     _row(b"ka.req.configmap.name", h_text, b"objectRef|name")
     _row(b"ka.req.configmap.obj", h_text, b"requestObject|data")
-    _row(b"ka.req.pod.containers.args", h_join, b"requestObject|spec|containers|args")
-    _row(b"ka.req.pod.containers.command", h_join, b"requestObject|spec|containers|command")
-    _row(b"ka.req.pod.containers.name", h_strings, b"requestObject|spec|containers|name")
-    _row(b"ka.req.pod.containers.image", h_strings, b"requestObject|spec|containers|image")
     _row(b"ka.req.container.image", h_strings, b"requestObject|spec|containers|image", NULL, NULL, 2)
-    _row(b"ka.req.pod.containers.image.repository", h_strings, b"requestObject|spec|containers|image",
-         NULL, NULL, 1)
     _row(b"ka.req.container.image.repository", h_strings, b"requestObject|spec|containers|image", NULL,
          NULL, 3)
     _row(b"ka.req.pod.host_ipc", h_text, b"requestObject|spec|hostIPC")
@@ -879,26 +904,10 @@ cdef int _build_table() except -1:
     _row(b"ka.req.container.host_network", h_text, b"requestObject|spec|hostNetwork")
     _row(b"ka.req.pod.host_pid", h_text, b"requestObject|spec|hostPID")
     _row(b"ka.req.pod.containers.host_port", h_host_port, b"requestObject|spec|containers|ports")
-    _row(b"ka.req.pod.containers.privileged", h_fanout,
-         b"requestObject|spec|containers|securityContext|privileged")
     _row(b"ka.req.container.privileged", h_any_true,
          b"requestObject|spec|containers|securityContext|privileged")
-    _row(b"ka.req.pod.containers.allow_privilege_escalation", h_fanout,
-         b"requestObject|spec|containers|securityContext|allowPrivilegeEscalation")
-    _row(b"ka.req.pod.containers.read_only_fs", h_fanout,
-         b"requestObject|spec|containers|securityContext|readOnlyRootFilesystem")
     _row(b"ka.req.pod.run_as_user", h_text, b"requestObject|spec|securityContext|runAsUser")
-    _row(b"ka.req.pod.containers.run_as_user", h_fanout,
-         b"requestObject|spec|containers|securityContext|runAsUser")
-    _row(b"ka.req.pod.containers.eff_run_as_user", h_eff_run_as, b"requestObject|spec|containers",
-         b"requestObject|spec|securityContext|runAsUser", b"runAsUser")
     _row(b"ka.req.pod.run_as_group", h_text, b"requestObject|spec|securityContext|runAsGroup")
-    _row(b"ka.req.pod.containers.run_as_group", h_fanout,
-         b"requestObject|spec|containers|securityContext|runAsGroup")
-    _row(b"ka.req.pod.containers.eff_run_as_group", h_eff_run_as, b"requestObject|spec|containers",
-         b"requestObject|spec|securityContext|runAsGroup", b"runAsGroup")
-    _row(b"ka.req.pod.containers.proc_mount", h_fanout,
-         b"requestObject|spec|containers|securityContext|procMount")
     _row(b"ka.req.role.rules", h_list, b"requestObject|rules")
     _row(b"ka.req.role.rules.apiGroups", h_flatten, b"requestObject|rules|apiGroups")
     _row(b"ka.req.role.rules.nonResourceURLs", h_flatten, b"requestObject|rules|nonResourceURLs")
@@ -906,8 +915,6 @@ cdef int _build_table() except -1:
     _row(b"ka.req.role.rules.resources", h_flatten, b"requestObject|rules|resources")
     _row(b"ka.req.pod.fs_group", h_text, b"requestObject|spec|securityContext|fsGroup")
     _row(b"ka.req.pod.supplemental_groups", h_list, b"requestObject|spec|securityContext|supplementalGroups")
-    _row(b"ka.req.pod.containers.add_capabilities", h_fanout,
-         b"requestObject|spec|containers|securityContext|capabilities|add")
     _row(b"ka.req.service.type", h_text, b"requestObject|spec|type")
     _row(b"ka.req.service.ports", h_fanout, b"requestObject|spec|ports")
     _row(b"ka.req.pod.volumes.hostpath", h_fanout, b"requestObject|spec|volumes|hostPath|path")
@@ -920,57 +927,9 @@ cdef int _build_table() except -1:
     _row(b"ka.useragent", h_text, b"userAgent")
     _row(b"ka.sourceips", h_list, b"sourceIPs", NULL, NULL, 1)
     _row(b"ka.cluster.name", h_text, b"annotations|cluster_name")
-    _row(b"ka.req.pod.initContainers.name", h_strings, b"requestObject|spec|initContainers|name")
-    _row(b"ka.req.pod.initContainers.image", h_strings, b"requestObject|spec|initContainers|image")
-    _row(b"ka.req.pod.initContainers.image.repository", h_strings, b"requestObject|spec|initContainers|image",
-         NULL, NULL, 1)
-    _row(b"ka.req.pod.initContainers.command", h_join, b"requestObject|spec|initContainers|command")
-    _row(b"ka.req.pod.initContainers.args", h_join, b"requestObject|spec|initContainers|args")
-    _row(b"ka.req.pod.initContainers.privileged", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|privileged")
-    _row(b"ka.req.pod.initContainers.allow_privilege_escalation", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|allowPrivilegeEscalation")
-    _row(b"ka.req.pod.initContainers.read_only_fs", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|readOnlyRootFilesystem")
-    _row(b"ka.req.pod.initContainers.run_as_user", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|runAsUser")
-    _row(b"ka.req.pod.initContainers.eff_run_as_user", h_eff_run_as, b"requestObject|spec|initContainers",
-         b"requestObject|spec|securityContext|runAsUser", b"runAsUser")
-    _row(b"ka.req.pod.initContainers.run_as_group", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|runAsGroup")
-    _row(b"ka.req.pod.initContainers.eff_run_as_group", h_eff_run_as, b"requestObject|spec|initContainers",
-         b"requestObject|spec|securityContext|runAsGroup", b"runAsGroup")
-    _row(b"ka.req.pod.initContainers.proc_mount", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|procMount")
-    _row(b"ka.req.pod.initContainers.add_capabilities", h_fanout,
-         b"requestObject|spec|initContainers|securityContext|capabilities|add")
     _row(b"ka.req.pod.initContainers.host_port", h_host_port, b"requestObject|spec|initContainers|ports")
-    _row(b"ka.req.pod.ephemeralContainers.name", h_strings, b"requestObject|spec|ephemeralContainers|name")
-    _row(b"ka.req.pod.ephemeralContainers.image", h_strings, b"requestObject|spec|ephemeralContainers|image")
-    _row(b"ka.req.pod.ephemeralContainers.image.repository", h_strings,
-         b"requestObject|spec|ephemeralContainers|image", NULL, NULL, 1)
-    _row(b"ka.req.pod.ephemeralContainers.command", h_join, b"requestObject|spec|ephemeralContainers|command")
-    _row(b"ka.req.pod.ephemeralContainers.args", h_join, b"requestObject|spec|ephemeralContainers|args")
-    _row(b"ka.req.pod.ephemeralContainers.privileged", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|privileged")
-    _row(b"ka.req.pod.ephemeralContainers.allow_privilege_escalation", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|allowPrivilegeEscalation")
-    _row(b"ka.req.pod.ephemeralContainers.read_only_fs", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|readOnlyRootFilesystem")
-    _row(b"ka.req.pod.ephemeralContainers.run_as_user", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|runAsUser")
-    _row(b"ka.req.pod.ephemeralContainers.eff_run_as_user", h_eff_run_as,
-         b"requestObject|spec|ephemeralContainers", b"requestObject|spec|securityContext|runAsUser",
-         b"runAsUser")
-    _row(b"ka.req.pod.ephemeralContainers.run_as_group", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|runAsGroup")
-    _row(b"ka.req.pod.ephemeralContainers.eff_run_as_group", h_eff_run_as,
-         b"requestObject|spec|ephemeralContainers", b"requestObject|spec|securityContext|runAsGroup",
-         b"runAsGroup")
-    _row(b"ka.req.pod.ephemeralContainers.proc_mount", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|procMount")
-    _row(b"ka.req.pod.ephemeralContainers.add_capabilities", h_fanout,
-         b"requestObject|spec|ephemeralContainers|securityContext|capabilities|add")
+    for kind in ("containers", "initContainers", "ephemeralContainers"):
+        _container_rows(kind)
     return 0
 
 

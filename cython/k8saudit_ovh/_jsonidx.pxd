@@ -74,6 +74,10 @@ cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept no
 cdef inline uint32_t jfirst(const jdoc* d, uint32_t node) noexcept nogil:
     return node + 1 if d.nodes[node].count else 0
 
+cdef inline uint32_t jfirst_key(const jdoc* d, uint32_t obj) noexcept nogil:
+    """The first key node of object obj; 0 when obj is absent, empty or not an object."""
+    return obj + 1 if obj and d.nodes[obj].kind == J_OBJ and d.nodes[obj].count else 0
+
 cdef inline uint32_t jnext(const jdoc* d, uint32_t node) noexcept nogil:
     return d.nodes[node].next
 

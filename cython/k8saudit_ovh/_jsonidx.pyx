@@ -421,11 +421,8 @@ cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen, junesc m
     exactly as `key` wins; only when there is none are keys written with escapes compared by
     their unescaped text (fastjson's order)."""
     cdef const jnode* nodes = d.nodes
-    cdef uint32_t k
+    cdef uint32_t k = jfirst_key(d, obj)
     cdef bint esc = False
-    if obj == 0 or nodes[obj].kind != J_OBJ or nodes[obj].count == 0:
-        return 0
-    k = obj + 1
     while k:
         if nodes[k].esc:
             if mode == JU_STRICT and jstr_eq(d, k, key, klen, mode):
@@ -435,7 +432,7 @@ cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen, junesc m
             return k + 1
         k = nodes[k].next
     if esc and mode == JU_FASTJSON:
-        k = obj + 1
+        k = jfirst_key(d, obj)
         while k:
             if nodes[k].esc and jstr_eq(d, k, key, klen, mode):
                 return k + 1
