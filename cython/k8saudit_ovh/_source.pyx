@@ -146,7 +146,8 @@ cdef class EventQueue:
         return self.q.count
 
     def next_batch(self):
-        """Python view of next_batch for tests: (rc, [(ts, payload bytes)])."""
+        """next_batch for Python callers: (rc, [(ts, payload bytes)]). The `check` command drains
+        its private queue with it (tests read events through it too)."""
         cdef uint32_t n = 0
         cdef ss_plugin_event** evts = NULL
         cdef ss_plugin_rc rc
