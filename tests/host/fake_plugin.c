@@ -8,7 +8,7 @@
  *                  events, mixing TIMEOUT with and without events, then EOF. Even lines have
  *                  ts = 1000 + index and plugin id 0, odd lines ts = UINT64_MAX and id 999.
  *   zero_success   next_batch returns SUCCESS with 0 events.
- *   bad_len        an event whose len is not 38 + N.
+ *   bad_len        an event whose len is not 38 + N (the payload offset + the payload length).
  *   bad_type       an event of type 321.
  *   bad_id         an event carrying plugin id 7.
  *   bad_param0     an event whose param 0 length is 8.
@@ -262,26 +262,23 @@ __attribute__((unused)) static ss_plugin_event* make_event(fake_inst* h, int slo
 {
     size_t plen = h->lens[idx];
     free(h->bufs[slot]);
-    unsigned char* e = malloc(38 + plen);
+    unsigned char* e = malloc(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + plen);
     h->bufs[slot] = e;
-    ss_plugin_event hdr;
-    hdr.ts = (idx % 2 == 0) ? 1000 + idx : UINT64_MAX;
-    hdr.tid = 12345;
-    hdr.len = (uint32_t)(38 + plen);
-    hdr.type = 322;
-    hdr.nparams = 2;
-    uint32_t l0 = 4, l1 = (uint32_t)plen;
-    uint32_t id = (idx % 2 == 0) ? 0 : FAKE_ID;
+    k8s_event_write_header(e, (idx % 2 == 0) ? 1000 + idx : UINT64_MAX, (uint32_t)plen);
+    uint64_t tid = 12345;
+    memcpy(e + K8S_EVT_TID_OFFSET, &tid, 8);
+    k8s_event_set_u32(e, K8S_EVT_PLUGIN_ID_OFFSET, (idx % 2 == 0) ? 0 : FAKE_ID);
     fake_state* s = h->s;
-    if (is_mode(s, "bad_len")) hdr.len += 1;
-    if (is_mode(s, "bad_type")) hdr.type = 321;
-    if (is_mode(s, "bad_id")) id = 7;
-    if (is_mode(s, "bad_param0")) l0 = 8;
-    memcpy(e, &hdr, sizeof hdr);
-    memcpy(e + 26, &l0, 4);
-    memcpy(e + 30, &l1, 4);
-    memcpy(e + 34, &id, 4);
-    memcpy(e + 38, h->lines[idx], plen);
+    /* The misbehaviours this plugin can be told to have, each breaking one field. */
+    if (is_mode(s, "bad_len"))
+        k8s_event_set_u32(e, K8S_EVT_LEN_OFFSET, k8s_event_u32(e, K8S_EVT_LEN_OFFSET) + 1);
+    if (is_mode(s, "bad_type")) {
+        uint16_t type = 321;
+        memcpy(e + K8S_EVT_TYPE_OFFSET, &type, 2);
+    }
+    if (is_mode(s, "bad_id")) k8s_event_set_u32(e, K8S_EVT_PLUGIN_ID_OFFSET, 7);
+    if (is_mode(s, "bad_param0")) k8s_event_set_u32(e, K8S_EVT_PARAM0_LEN_OFFSET, 8);
+    memcpy(e + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, h->lines[idx], plen);
     return (ss_plugin_event*)e;
 }
 
@@ -328,11 +325,10 @@ API ss_plugin_rc plugin_next_batch(ss_plugin_t* st, ss_instance_t* hi, uint32_t*
 API const char* plugin_event_to_string(ss_plugin_t* st, const ss_plugin_event_input* ei)
 {
     fake_state* s = st;
-    uint32_t l1;
-    memcpy(&l1, (const unsigned char*)ei->evt + 30, 4);
+    uint32_t l1 = k8s_event_u32(ei->evt, K8S_EVT_PARAM1_LEN_OFFSET);
     free(s->to_string);
     s->to_string = malloc(l1 + 1);
-    memcpy(s->to_string, (const unsigned char*)ei->evt + 38, l1);
+    memcpy(s->to_string, (const unsigned char*)ei->evt + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, l1);
     s->to_string[l1] = '\0';
     return s->to_string;
 }
@@ -356,9 +352,8 @@ API ss_plugin_rc plugin_extract_fields(ss_plugin_t* st, const ss_plugin_event_in
 {
     fake_state* s = st;
     free_vals(s);
-    uint32_t plen;
-    memcpy(&plen, (const unsigned char*)ei->evt + 30, 4);
-    const char* payload = (const char*)ei->evt + 38;
+    uint32_t plen = k8s_event_u32(ei->evt, K8S_EVT_PARAM1_LEN_OFFSET);
+    const char* payload = (const char*)ei->evt + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET;
     for (uint32_t i = 0; i < in->num_fields; i++) {
         ss_plugin_extract_field* f = &in->fields[i];
         f->res_len = 0;
