@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+# The one place the version is written: pyproject.toml reads it (scikit-build-core regex
+# provider) and CMake compiles it into the library Falco loads. Keep this exact line format.
 __version__ = "0.7.0"
 
 PLUGIN_NAME = "k8saudit-ovh"
