@@ -71,21 +71,26 @@ def require_events() -> Path:
     return EVENTS
 
 
+_BUILT: Dict[str, Path] = {}
+
+
 def build_artifact(out: Path):
-    """Builds the artifact from the k8saudit-ovh installed in this Python (Debian's libpython
-    path and home=/usr, the defaults)."""
+    """The artifact built from the k8saudit-ovh installed in this Python (embedding this
+    CPython). Built once per test session; later callers get a copy of its files in ``out``."""
     from k8saudit_ovh_release import artifact
 
-    try:
-        return artifact.build(out)
-    except artifact.ArtifactError as e:
-        pytest.fail(f"artifact build failed: {e}")
-
-
-def require_debian_libpython(art) -> None:
-    if not Path(art.libpython).is_file():
-        pytest.fail(f"{art.libpython} is missing: the artifact targets Debian's CPython "
-                    f"{art.python} (apt-get install libpython{art.python})")
+    first = _BUILT.get("descriptor")
+    if first is None:
+        try:
+            art = artifact.build(out)
+        except artifact.ArtifactError as e:
+            pytest.fail(f"artifact build failed: {e}")
+        _BUILT["descriptor"] = art.path(art.tarball.replace(".tar.gz", ".artifact.json"))
+        return art
+    out.mkdir(parents=True, exist_ok=True)
+    for f in first.parent.iterdir():
+        shutil.copyfile(f, out / f.name)
+    return artifact.Artifact.load(out / first.name)
 
 
 def run_clean(args: Sequence[object], *, extra_env: Dict[str, str] = None, timeout: float = 120,
@@ -117,14 +122,6 @@ def replay_summary(lines: List[dict], err: str, rc: int) -> dict:
     ends = [x for x in lines if isinstance(x, dict) and "end" in x]
     assert ends, f"no end-of-cycle line from the host\nstderr:\n{err[-4000:]}"
     return ends[-1]
-
-
-def python_for(version: str) -> str:
-    """Debian's own interpreter of that version (for an import check of the bundled files)."""
-    exe = f"/usr/bin/python{version}"
-    if not os.path.exists(exe):
-        pytest.fail(f"{exe} is missing (apt-get install python{version})")
-    return exe
 
 
 def this_python_version() -> str:

@@ -196,7 +196,7 @@ def compile_bytecode(site: Path) -> None:
     reference counts in a long-lived process)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONHASHSEED"] = "0"
-    r = subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "1", "-d", SITE_DIR,
+    r = subprocess.run([sys.executable, "-m", "compileall", "-q", "-f", "-j", "1", "-d", SITE_DIR,
                         "--invalidation-mode", "unchecked-hash", str(site)],
                        env=env, capture_output=True, text=True)
     if r.returncode != 0:
@@ -209,7 +209,7 @@ def _probe(paths: Sequence[Path], *, strict: bool) -> List[str]:
     only when ``strict``) and returns the modules it loaded."""
     setup = f"import sys\nsys.path{'[:]' if strict else '[:0]'} = {[str(p) for p in paths]!r}\n"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
-    r = subprocess.run([sys.executable, "-I", "-S", "-c", setup + _RUNTIME_PROBE], env=env,
+    r = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", setup + _RUNTIME_PROBE], env=env,
                        capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         what = "the staged runtime misses something" if strict else "the plugin does not import"
@@ -292,6 +292,8 @@ def stage(staging: Path, log=None) -> Dict[str, object]:
                 continue                     # it sits at the top of the artifact
             if rel.split("/", 1)[0] in NOT_SHIPPED:
                 continue                     # operator tools and release tooling stay out of Falco
+            if {"tests", "test"} & set(rel.split("/")[1:-1]):
+                continue                     # a dependency's own test suite (certifi has one)
             dst = site / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
