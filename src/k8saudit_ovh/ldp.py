@@ -376,7 +376,7 @@ def ssl_context(config) -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(cafile=cafile)
     except (OSError, ssl.SSLError) as exc:
-        raise LdpError(f"k8saudit-ovh: cannot load ldpCAFile '{cafile}': {exc}") from None
+        raise LdpError(f"k8saudit-ovh: cannot load {origin} '{cafile}': {exc}") from None
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     trust.log_choice(cafile, origin)
     return ctx
