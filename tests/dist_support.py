@@ -126,3 +126,32 @@ def replay_summary(lines: List[dict], err: str, rc: int) -> dict:
 
 def this_python_version() -> str:
     return "%d.%d" % sys.version_info[:2]
+
+
+def tail_loopback_ldp(start, n: int, tmp: Path, *, publish: bool = True,
+                      timeout: float = 90) -> Tuple[int, List[dict], str]:
+    """A TLS loopback LDP server (tests/ldp_server.py, a fresh test CA in tmp) and a host
+    process tailing it: ``start(url, ca_pem_path)`` returns that process (a Popen with piped
+    stdout/stderr). Once it connects, ``n`` synthetic events are published (unless ``publish``
+    is false). Returns (returncode, stdout JSON lines, stderr); fails if the token shows."""
+    try:
+        import ldp_server
+    except ImportError as e:
+        pytest.fail(f"tests/ldp_server.py (the loopback LDP server) cannot be imported: {e}")
+    ca, ctx = ldp_server.make_tls(tmp)
+    with ldp_server.LdpServer(ssl_context=ctx) as srv:
+        proc = start(srv.url(host="127.0.0.1"), ca)
+        try:
+            if publish:
+                assert srv.wait_clients(1, timeout=30), "the plugin did not connect"
+                srv.publish(ldp_server.synthetic_events(n))
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        token = srv.token
+    text = out.decode("utf-8", "replace") + err.decode("utf-8", "replace")
+    assert token not in text, "the token leaked"
+    lines = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
+    return proc.returncode, lines, err.decode("utf-8", "replace")

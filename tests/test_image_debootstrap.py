@@ -142,33 +142,19 @@ def test_conformance_in_the_root(root, tmp_path):
     assert not bad, f"[{variant}] files opened outside the plugins folder: {bad}"
 
 
-def _stream(r: Path, env, tmp: Path, config: dict, n: int, expect_events: bool = True):
-    try:
-        import ldp_server
-    except ImportError as e:
-        pytest.fail(f"tests/ldp_server.py (the loopback LDP server) cannot be imported: {e}")
-    ca, ctx = ldp_server.make_tls(tmp)
-    with ldp_server.LdpServer(ssl_context=ctx) as srv:
-        url = srv.url(host="127.0.0.1")
-        setup = config(ca) if callable(config) else config
-        proc, trace = _in_root(r, [HOST, f"{PLUGINS}/{LIBRARY_NAME}", "replay", "--open", url,
-                                   "--config", json.dumps(setup), "--max-events", str(n),
-                                   "--max-seconds", "60" if expect_events else "8", "--quiet"],
-                               env, tmp, popen=True)
-        try:
-            if expect_events:
-                assert srv.wait_clients(1, timeout=30), "the plugin did not connect"
-                srv.publish(ldp_server.synthetic_events(n))
-            out, err = proc.communicate(timeout=90)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        token = srv.token
-    text = err.decode("utf-8", "replace")
-    assert token not in (out.decode("utf-8", "replace") + text), "the token leaked"
-    lines = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
-    return proc.returncode, lines, text, trace
+def _stream(r: Path, env, tmp: Path, config, n: int, expect_events: bool = True):
+    """The C host in the root tails the loopback server; config(ca) gives its init config."""
+    trace = {}
+
+    def start(url, ca):
+        proc, trace["path"] = _in_root(
+            r, [HOST, f"{PLUGINS}/{LIBRARY_NAME}", "replay", "--open", url, "--config",
+                json.dumps(config(ca)), "--max-events", str(n),
+                "--max-seconds", "60" if expect_events else "8", "--quiet"],
+            env, tmp, popen=True)
+        return proc
+    rc, lines, err = ds.tail_loopback_ldp(start, n, tmp, publish=expect_events)
+    return rc, lines, err, trace["path"]
 
 
 def test_wss_verified_with_ldpCAFile(root, tmp_path):
@@ -209,7 +195,7 @@ def test_without_a_host_ca_bundle_the_bundled_one_is_used(root, tmp_path):
     connection is refused for that reason, which proves which bundle verified it."""
     variant, r, env = root
     assert not (r / SYSTEM_CA.lstrip("/")).exists()
-    rc, lines, err, trace = _stream(r, env, tmp_path, {}, 1, expect_events=False)
+    rc, lines, err, trace = _stream(r, env, tmp_path, lambda ca: {}, 1, expect_events=False)
     assert re.search(r"verified with the CA bundle shipped with the plugin \(certifi\) "
                      rf"\({re.escape(PLUGINS)}/k8saudit-ovh-runtime/site-packages/certifi/"
                      r"cacert\.pem\)", err), err[-2000:]
