@@ -1,7 +1,10 @@
 """Which CA bundle verifies the LDP server: ldpCAFile, else the host's, else certifi's."""
 from __future__ import annotations
 
+import logging
+
 from k8saudit_ovh import trust
+from k8saudit_ovh.log import get_logger
 
 
 def test_ldpCAFile_wins_over_everything(tmp_path):
@@ -33,8 +36,16 @@ def test_without_a_host_bundle_certifi_is_used(tmp_path):
     assert "BEGIN CERTIFICATE" in open(path).read()
 
 
-def test_choice_is_logged_once(capfd):
-    trust.log_choice("/x/unique-test.pem", "ldpCAFile")
-    trust.log_choice("/x/unique-test.pem", "ldpCAFile")
-    err = capfd.readouterr().err
-    assert err.count("TLS: server certificates verified with ldpCAFile (/x/unique-test.pem)") == 1
+def test_choice_is_logged_once():
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger = get_logger()
+    logger.addHandler(handler)
+    try:
+        trust.log_choice("/x/unique-test.pem", "ldpCAFile")
+        trust.log_choice("/x/unique-test.pem", "ldpCAFile")
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == [
+        "TLS: server certificates verified with ldpCAFile (/x/unique-test.pem)"]
