@@ -566,3 +566,13 @@ def test_build_refuses_a_cpython_without_a_shared_library(tmp_path, monkeypatch)
     with pytest.raises(artifact.ArtifactError, match="not a shared-library build"):
         artifact.build(tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_build_refuses_a_standard_library_cut_that_breaks_an_import(tmp_path, monkeypatch):
+    """statistics is in the closure only through random's self-test and needs decimal, which
+    is cut: without statistics on the cut list, the build's import check must refuse."""
+    from k8saudit_ovh_release import stdlib
+    monkeypatch.setattr(stdlib, "NEVER", stdlib.NEVER - {"statistics", "fractions"})
+    with pytest.raises(artifact.ArtifactError, match=r"do not import:[\s\S]*statistics"):
+        artifact.build(tmp_path)
+    assert not list(tmp_path.iterdir())

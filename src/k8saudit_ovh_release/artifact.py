@@ -84,6 +84,23 @@ asyncio.new_event_loop().close()
 print(json.dumps(sorted(sys.modules)))
 """
 
+# Every module of the standard-library zip must import on its own: a module whose top-level
+# import was cut (NEVER) would otherwise only fail in Falco, on the path that needs it.
+_IMPORT_ALL = """
+import importlib, json, sys, zipfile
+names = sorted(n[:-4].replace("/", ".").removesuffix(".__init__")
+               for n in zipfile.ZipFile(sys.path[0]).namelist())
+failed = []
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception as e:
+        failed.append(f"{name}: {type(e).__name__}: {e}")
+if failed:
+    sys.exit("standard-library modules that do not import:\\n  " + "\\n  ".join(failed))
+print(json.dumps(sorted(sys.modules)))
+"""
+
 
 # ---------------------------------------------------------------------------- identity
 
@@ -204,12 +221,12 @@ def compile_bytecode(site: Path) -> None:
                             + (r.stdout + r.stderr)[-2000:])
 
 
-def _probe(paths: Sequence[Path], *, strict: bool) -> List[str]:
-    """Runs _RUNTIME_PROBE in an isolated interpreter whose sys.path is ``paths`` (first, or
-    only when ``strict``) and returns the modules it loaded."""
+def _probe(paths: Sequence[Path], *, strict: bool, code: str = _RUNTIME_PROBE) -> List[str]:
+    """Runs ``code`` in an isolated interpreter whose sys.path is ``paths`` (first, or only
+    when ``strict``) and returns the modules it loaded."""
     setup = f"import sys\nsys.path{'[:]' if strict else '[:0]'} = {[str(p) for p in paths]!r}\n"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
-    r = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", setup + _RUNTIME_PROBE], env=env,
+    r = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", setup + code], env=env,
                        capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         what = "the staged runtime misses something" if strict else "the plugin does not import"
@@ -326,6 +343,7 @@ def stage(staging: Path, log=None) -> Dict[str, object]:
                              if set(pyruntime.needed(elf)) & set(bundled) else None)
     compile_bytecode(site)
     _probe([rt / py.zip_name, dynload, site], strict=True)
+    _probe([rt / py.zip_name, dynload, site], strict=True, code=_IMPORT_ALL)
 
     elf = [p for p in staging.rglob("*.so*") if p.is_file()]
     sizes = size_report(staging)

@@ -39,6 +39,11 @@ NEVER = frozenset({
     "audioop", "_lsprof", "lzma", "_lzma", "bz2", "_bz2", "_uuid", "_ctypes", "_decimal",
     "decimal", "_pydecimal", "_multiprocessing", "_posixshmem", "xxsubinterpreters",
     "_xxsubinterpreters", "_xxinterpchannels",
+    # reached only from random's self-test, and they need decimal
+    "statistics", "fractions",
+    # Windows only (imported under a platform check)
+    "asyncio.windows_events", "asyncio.windows_utils", "encodings.mbcs", "encodings.oem",
+    "nturl2path", "_winapi", "msvcrt", "winreg", "_overlapped",
 })
 
 
