@@ -576,3 +576,15 @@ def test_build_refuses_a_standard_library_cut_that_breaks_an_import(tmp_path, mo
     with pytest.raises(artifact.ArtifactError, match=r"do not import:[\s\S]*statistics"):
         artifact.build(tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_build_says_which_cpython_it_embeds_and_when_it_is_not_the_release_one(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(artifact, "RELEASE_PYTHON", "3.99")
+    log = io.StringIO()
+    art = artifact.build(tmp_path, log=log)
+    text = log.getvalue()
+    version = "%d.%d.%d" % sys.version_info[:3]
+    assert f"embedding CPython {version} from {sysconfig.get_config_var('LIBDIR')}" in text
+    assert f"note: releases embed CPython 3.99; this build embeds {version}" in text
+    assert f"{art.tarball}: {art.layer_size} bytes compressed" in text
