@@ -53,11 +53,19 @@ def _init_fails_with(c_host, plugins: Path, *fragments: str) -> str:
     return line
 
 
-def test_the_pristine_copy_starts(c_host, plugins):
-    """The baseline of every case below: the same copy, unbroken, works."""
+def _tree(root: Path):
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in root.rglob("*"))
+
+
+def test_the_pristine_copy_starts_and_writes_nothing(c_host, plugins):
+    """The baseline of every case below: the same copy, unbroken, works; and it leaves the
+    plugins folder as it was (no byte code written: the folder may be read-only)."""
+    before = _tree(plugins)
     rc, lines, err = ds.run_clean([c_host, plugins / LIBRARY_NAME, "replay", "--open",
                                    ds.require_events(), "--quiet"])
     assert ds.replay_summary(lines, err, rc)["events"] == ds.EVENTS_DELIVERED
+    assert _tree(plugins) == before
 
 
 def test_libpython_missing(c_host, plugins):
