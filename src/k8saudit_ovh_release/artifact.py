@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -349,7 +350,7 @@ def stage(staging: Path, log=None) -> Dict[str, object]:
     sizes = size_report(staging)
     info = {
         "name": PLUGIN_NAME, "version": __version__,
-        "python": py.minor, "python_version": py.version, "soabi": _soabi(),
+        "python": py.minor, "python_version": py.version, "soabi": sysconfig.get_config_var("SOABI") or "",
         "arch": _platform.machine(), "os": "linux",
         "glibc": _glibc_requirement(elf),
         "glibcxx": _glibc_requirement(elf, b"GLIBCXX_"),
@@ -361,11 +362,6 @@ def stage(staging: Path, log=None) -> Dict[str, object]:
     }
     (staging / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
-
-
-def _soabi() -> str:
-    import sysconfig
-    return sysconfig.get_config_var("SOABI") or ""
 
 
 def build(out_dir: os.PathLike = "dist", *, log=None) -> Artifact:
