@@ -52,7 +52,7 @@ from .media import (DEFAULT_REGISTRY, DEFAULT_REPOSITORY, GOARCH,  # noqa: F401 
                     semver_compatible, sha256_digest)
 
 # Packages of the k8saudit-ovh distribution that never run inside Falco.
-NOT_SHIPPED = ("k8saudit_ovh_cli", "k8saudit_ovh_release")
+NOT_SHIPPED = ("k8saudit_ovh_cli", "k8saudit_ovh_release", "k8saudit_ovh_testing")
 RUNTIME_DIR = "k8saudit-ovh-runtime"        # the shim's K8S_RUNTIME_DIR (src/shim/pyembed.h)
 SITE_DIR = RUNTIME_DIR + "/site-packages"
 LIB_DIR = RUNTIME_DIR + "/lib"
