@@ -24,7 +24,9 @@ from ldp_server import ConnectProxy, LdpServer, gelf_frame, make_tls, synthetic_
 import k8saudit_ovh  # noqa: E402
 from k8saudit_ovh import config as config_mod  # noqa: E402
 from k8saudit_ovh import ldp  # noqa: E402
+from k8saudit_ovh.ldp import connect as ldp_connect  # noqa: E402
 from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
+from k8saudit_ovh_cli.check import check as ldp_check  # noqa: E402
 from k8saudit_ovh_cli.host import PluginError, PluginLibrary  # noqa: E402
 
 TOKEN = "s3cr3t-T0ken-4242"
@@ -317,7 +319,7 @@ def test_wss_with_a_private_ca(lib, tls, tmp_path):
             inst.close()
         # without the CA: not trusted; reported in plain words, retried (not fatal)
         lines = []
-        rc = ldp.check(srv.url(host="localhost"), config_mod.parse(cfg()), events=1, timeout=2,
+        rc = ldp_check(srv.url(host="localhost"), config_mod.parse(cfg()), events=1, timeout=2,
                        out=lines.append)
         text = "\n".join(lines)
         assert rc == 1 and "certificate verification failed" in text and "ldpCAFile" in text
@@ -498,8 +500,8 @@ def test_https_proxy_is_honoured(lib, tls, monkeypatch):
     with LdpServer(token=TOKEN, ssl_context=server_ctx) as srv, ConnectProxy() as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         url = srv.url(host="localhost")
-        assert ldp.proxy_for(ldp.parse_url(url)) is None     # loopback: never proxied...
-        monkeypatch.setattr(ldp, "_is_loopback", lambda host: False)   # ...unless we pretend
+        assert ldp_connect.proxy_for(ldp.parse_url(url)) is None     # loopback: never proxied...
+        monkeypatch.setattr(ldp_connect, "is_loopback", lambda host: False)   # ...unless we pretend
         with lib.init(cfg(ldpCAFile=ca)) as st:
             inst = st.open(url)
             assert srv.wait_clients(1)
@@ -564,7 +566,7 @@ def test_faults_and_replay_through_python_host(lib, server):
 
 
 def test_faults_without_replay_lose_only_the_gaps(lib, server):
-    with lib.init(cfg()) as st:
+    with lib.init(cfg(ldpReplayOnReconnect=False)) as st:
         inst = st.open(server.url())
         got = []
 
