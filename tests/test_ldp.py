@@ -18,8 +18,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import host_env  # noqa: E402
 from ldp_server import ConnectProxy, LdpServer, gelf_frame, make_tls, synthetic_events  # noqa: E402
+from ldp_support import (FAST, TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, server,  # noqa: E402,F401
+                         tls, wait_for)
 
 import k8saudit_ovh  # noqa: E402
 from k8saudit_ovh import config as config_mod  # noqa: E402
@@ -28,60 +29,6 @@ from k8saudit_ovh.ldp import connect as ldp_connect  # noqa: E402
 from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
 from k8saudit_ovh_cli.check import check as ldp_check  # noqa: E402
 from k8saudit_ovh_cli.host import PluginError, PluginLibrary  # noqa: E402
-
-TOKEN = "s3cr3t-T0ken-4242"
-FAST = {"ldpPingInterval": 0.2, "ldpPingTimeout": 0.4, "ldpMinBackoff": 0.05,
-        "ldpMaxBackoff": 0.3, "ldpConnectTimeout": 3, "ldpStatsInterval": 0,
-        "ldpReplayIdleTimeout": 0.5}
-
-
-def cfg(**extra) -> str:
-    return json.dumps({**FAST, **extra})
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch):
-    for k in list(os.environ):
-        if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy",
-                         "socks_proxy", "no_proxy"):
-            monkeypatch.delenv(k)
-
-
-@pytest.fixture
-def server():
-    with LdpServer(token=TOKEN) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="session")
-def lib(plugin_lib):
-    return PluginLibrary(plugin_lib)
-
-
-def drain(inst, n: int, timeout: float = 20.0) -> list:
-    """Events from next_batch until `n` arrived or `timeout` passed (FAILURE/EOF raise/stop)."""
-    got = []
-    end = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < end:
-        rc, evs = inst.next_batch()
-        assert rc in (0, -1), f"next_batch returned {rc}: FAILURE/EOF on a live stream"
-        got.extend(evs)
-    return got
-
-
-def wait_for(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
 
 # ---------------------------------------------------------------------------------------------
 # addresses
@@ -585,47 +532,6 @@ def test_faults_without_replay_lose_only_the_gaps(lib, server):
 
 # ---------------------------------------------------------------------------------------------
 # through the C host (a process without Python, like Falco)
-
-class HostRun:
-    """falco_host running in the background; its stdout JSON lines are collected."""
-
-    def __init__(self, c_host, plugin_lib, args, env=None):
-        self.proc = subprocess.Popen([c_host, plugin_lib, "replay", *args], env=host_env(env),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.lines = []
-        self.err = b""
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-        self._te = threading.Thread(target=self._read_err, daemon=True)
-        self._te.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            if line.strip():
-                self.lines.append(json.loads(line))
-
-    def _read_err(self):
-        self.err = self.proc.stderr.read()
-
-    @property
-    def events(self):
-        return [x for x in self.lines if "evtnum" in x]
-
-    def wait_events(self, n, timeout=20):
-        assert wait_for(lambda: len(self.events) >= n or self.proc.poll() is not None,
-                        timeout=timeout), f"{len(self.events)} of {n} events"
-        assert len(self.events) >= n, self.stderr()
-
-    def finish(self, timeout=30):
-        rc = self.proc.wait(timeout)
-        self._t.join(5)
-        self._te.join(5)
-        return rc
-
-    def stderr(self):
-        return self.err.decode("utf-8", "replace")
-
 
 def test_c_host_n_events_in_order(c_host, plugin_lib, server):
     evs = synthetic_events(2000, prefix="ch")

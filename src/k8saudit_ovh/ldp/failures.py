@@ -85,6 +85,14 @@ def describe(exc: BaseException, target: LdpUrl,
     for e in chain:
         if isinstance(e, wse.InvalidStatus):
             return http_status_text(e.response.status_code, target)
+    in_http = any(isinstance(e, wse.InvalidMessage) for e in chain)
+    if target.secure and not in_http and isinstance(
+            exc, (ConnectionResetError, ssl.SSLEOFError, ConnectionAbortedError)):
+        # Before any HTTP: the TLS handshake itself was cut, what a plain-TCP server does
+        # when it gets a TLS ClientHello.
+        return False, (f"TLS handshake with {where} failed: the server cut the connection "
+                       f"({_text(exc)}); it probably does not speak TLS on this port: check the "
+                       "port (or use ws:// for a plain server, loopback only)")
     for e in chain:
         msg = _one(e, target, where, timeout, wse)
         if msg is not None:

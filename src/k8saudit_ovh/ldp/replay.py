@@ -32,6 +32,9 @@ class Replayer:
         self.spawn = spawn
         self.ssl_ctx = ssl_ctx
         self.stats = ReplayStats()
+        # Events not newer than this were delivered by the process before a restart: no
+        # replay of this run may bring them again (the Dedupe never saw them).
+        self.floor_ns = 0
         self._window: Optional[Window] = None
         self._task: Optional[asyncio.Task] = None
 
@@ -63,7 +66,7 @@ class Replayer:
         when the server refused the address (HTTP 400/401/403/404), else None."""
         owner, cfg, log = self.owner, self.owner.config, self.owner.log
         counters = owner.counters
-        self.sink.set_min_ts(w.min_ts)
+        self.sink.set_min_ts(max(w.min_ts, self.floor_ns))
         try:
             for attempt in range(1, ATTEMPTS + 1):
                 try:

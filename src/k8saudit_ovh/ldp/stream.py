@@ -109,6 +109,7 @@ class Stream:
         ssl_ctx = (make_ssl_context(self.owner.config.ldp_ca_file, self.owner.log)
                    if self.target.secure else None)
         self.replayer = Replayer(self.owner, self.target, self.sink, self._spawn, ssl_ctx)
+        self.replayer.floor_ns = self.resume_ns or 0
         live = self._spawn(self._live(ssl_ctx))
         try:
             await live

@@ -1,0 +1,147 @@
+"""Resume after a restart (ldpStateDir): the host process is killed with SIGKILL mid-stream,
+LDP keeps receiving events, and a new process with the same state folder replays what it
+missed before going live. Driven through the Falco-like C host, config via plugin_init."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ldp_server import synthetic_events  # noqa: E402
+from ldp_support import TOKEN, HostRun, _no_proxy_env, cfg, server, wait_for  # noqa: E402,F401
+
+from k8saudit_ovh import ldp  # noqa: E402
+from k8saudit_ovh.ldp.state import StateStore  # noqa: E402
+
+STATE = {"ldpStateInterval": 0.1}
+
+
+def _state_files(d: Path):
+    return sorted(p for p in d.iterdir() if p.suffix == ".json") if d.is_dir() else []
+
+
+def _newest(d: Path) -> int:
+    files = _state_files(d)
+    return json.loads(files[0].read_text())["newest_event_ns"] if files else 0
+
+
+def _ts_ns(payload: str) -> int:
+    from k8saudit_ovh._source import rfc3339_ns
+    return rfc3339_ns(json.loads(payload)["stageTimestamp"])
+
+
+def _publish(server, n, prefix, batch=50, pause=0.02):
+    evs = synthetic_events(n, prefix=prefix)
+    for i in range(0, n, batch):
+        server.publish(evs[i:i + batch])
+        time.sleep(pause)            # a stream, not one burst: the kill lands between frames
+    return evs
+
+
+def _run(c_host, plugin_lib, server, state_dir, seconds, **extra):
+    return HostRun(c_host, plugin_lib, ["--config", cfg(ldpStateDir=str(state_dir), **STATE,
+                                                        **extra),
+                                        "--open", server.url(fragment="cluster=resume"),
+                                        "--max-seconds", str(seconds)])
+
+
+def _ids(events):
+    return [json.loads(e["payload"])["auditID"] for e in events]
+
+
+def test_sigkill_then_restart_replays_the_missed_window(c_host, plugin_lib, server, tmp_path):
+    state_dir = tmp_path / "state"
+    run1 = _run(c_host, plugin_lib, server, state_dir, 120)
+    assert server.wait_clients(1, timeout=15)
+    a = _publish(server, 400, "ra")
+    run1.wait_events(len(a))
+    # The kill comes once the state holds the newest delivered event: everything before it
+    # must not come again, everything after must come.
+    newest_a = max(_ts_ns(e) for e in a)
+    assert wait_for(lambda: _newest(state_dir) == newest_a, timeout=10), _newest(state_dir)
+    run1.kill()
+    assert server.wait_clients(0, timeout=5) or server.live_clients == 0
+    b = _publish(server, 300, "rb")          # LDP keeps receiving while the plugin is down
+    run2 = _run(c_host, plugin_lib, server, state_dir, 12)
+    assert server.wait_clients(1, timeout=15)
+    c = _publish(server, 300, "rc")
+    run2.wait_events(len(b) + len(c), timeout=30)
+    assert run2.finish(timeout=60) == 0, run2.stderr()
+    first, second = _ids(run1.events), _ids(run2.events)
+    assert first == _ids([{"payload": e} for e in a])
+    # every event once, in the order LDP received them
+    assert second == _ids([{"payload": e} for e in b + c]), (len(second), second[:3])
+    summary = run2.lines[-1]
+    assert summary["end"] == "TIME"
+    m = summary["metrics"]
+    assert m["events_delivered"] == len(b) + len(c) == len(run2.events)
+    assert m["replayed_events"] >= len(b)
+    assert m["duplicates_dropped"] >= 1            # A's tail was in the replay window
+    assert m["replays_failed"] == 0
+    replays = [p for p in server.requests if "begin=" in p]
+    assert replays, server.requests
+    err = run2.stderr()
+    assert "resuming from" in err and "resume replay of" in err
+    # the token is in no state file, log line or metric
+    for f in _state_files(state_dir):
+        assert TOKEN not in f.read_text()
+        assert f.name.startswith("ldp-") and ldp.parse_url(server.url(fragment="cluster=resume")).stream_id in f.name
+    assert TOKEN not in err and TOKEN not in run1.stderr()
+    assert TOKEN not in json.dumps(run2.lines) and TOKEN not in json.dumps(run1.lines)
+    assert _newest(state_dir) == max(_ts_ns(e) for e in c)     # written at close
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", b'{"version": 1}', b"\x00\xff" * 40,
+                                     b'{"version": 1, "stream": "x", "newest_event_ns": 5}'])
+def test_corrupt_state_warns_and_starts_live(c_host, plugin_lib, server, tmp_path, content):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    target = ldp.parse_url(server.url(fragment="cluster=resume"))
+    path = Path(StateStore(str(state_dir), None).path(target))
+    path.write_bytes(content)
+    server.publish(synthetic_events(50, prefix="old"))        # history before the start
+    run = _run(c_host, plugin_lib, server, state_dir, 6)
+    assert server.wait_clients(1, timeout=15)
+    live = _publish(server, 100, "live")
+    run.wait_events(len(live))
+    assert run.finish(timeout=60) == 0, run.stderr()
+    assert _ids(run.events) == _ids([{"payload": e} for e in live])     # live start: no replay
+    err = run.stderr()
+    assert "resume state" in err and "not used" in err and "starting live" in err
+    assert err.count("resume state") == 1
+    assert not [p for p in server.requests if "begin=" in p]
+    assert TOKEN not in err
+    assert _newest(state_dir) == max(_ts_ns(e) for e in live)           # replaced at close
+
+
+def test_unusable_state_dir_does_not_stop_the_source(c_host, plugin_lib, server, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = _run(c_host, plugin_lib, server, blocker / "sub", 6)
+    assert server.wait_clients(1, timeout=15)
+    live = _publish(server, 20, "nodir")
+    run.wait_events(len(live))
+    assert run.finish(timeout=60) == 0, run.stderr()
+    assert "resume after a restart is off" in run.stderr()
+
+
+def test_state_file_is_replaced_atomically(tmp_path):
+    target = ldp.parse_url("wss://gra1.logs.ovh.com/tail/?tk=" + TOKEN)
+    store = StateStore(str(tmp_path), None)
+    assert store.prepare() is None
+    now = time.time_ns()
+    assert store.save(target, now) and store.load(target) == now
+    assert store.save(target, now + 1) and store.load(target) == now + 1
+    assert [p.name for p in tmp_path.iterdir()] == [Path(store.path(target)).name]  # no temp left
+    text = Path(store.path(target)).read_text()
+    assert TOKEN not in text and "gra1.logs.ovh.com" in text
+    # a new token for the same stream keeps its state; another stream has its own
+    assert ldp.parse_url("wss://gra1.logs.ovh.com/tail/?tk=other-token").stream_id == target.stream_id
+    assert ldp.parse_url("wss://gra2.logs.ovh.com/tail/?tk=" + TOKEN).stream_id != target.stream_id
+    assert os.stat(tmp_path).st_mode & 0o777
