@@ -22,8 +22,8 @@ class Backoff:
     def reset(self):
         self.failures = 0
 
-    def after_connection(self, up_seconds: float, healthy: float = HEALTHY_SECONDS):
-        """A connection that stayed up `healthy` seconds proves the settings work: the next
+    def after_connection(self, up_seconds: float):
+        """A connection that stayed up HEALTHY_SECONDS proves the settings work: the next
         failure starts again from the shortest delay."""
-        if up_seconds >= healthy:
+        if up_seconds >= HEALTHY_SECONDS:
             self.reset()

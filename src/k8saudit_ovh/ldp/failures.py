@@ -11,6 +11,7 @@ import ssl
 from typing import Iterator, Optional, Tuple
 
 from .address import LdpUrl
+from .connect import proxy_display, proxy_for
 from .errors import LdpError
 from .redact import redact
 
@@ -93,6 +94,15 @@ def describe(exc: BaseException, target: LdpUrl,
         return False, (f"TLS handshake with {where} failed: the server cut the connection "
                        f"({_text(exc)}); it probably does not speak TLS on this port: check the "
                        "port (or use ws:// for a plain server, loopback only)")
+    proxy = proxy_for(target)
+    if proxy and not any(isinstance(e, (wse.InvalidHandshake, ssl.SSLError)) for e in chain):
+        # Connect errors before any proxy answer concern the proxy, not LDP.
+        shown = proxy_display(proxy)
+        for e in chain:
+            fatal_msg = _one(e, target, shown.split("://", 1)[-1], timeout, wse)
+            if fatal_msg is not None:
+                return False, (f"cannot reach the proxy {shown} (from the environment: "
+                               f"HTTPS_PROXY/ALL_PROXY): {fatal_msg[1]}; check the proxy setting")
     for e in chain:
         msg = _one(e, target, where, timeout, wse)
         if msg is not None:

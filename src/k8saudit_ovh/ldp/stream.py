@@ -47,6 +47,7 @@ class Stream:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_lock = threading.Lock()
         self._tasks: set = set()
+        self._main_task: Optional[asyncio.Task] = None
         self.replayer: Optional[Replayer] = None
         self._resuming = resume_ns is not None
         # read by the statistics and the resume state (other threads)
@@ -66,8 +67,9 @@ class Stream:
     # -- thread / loop
     def _thread_main(self):
         block_sigpipe()
-        loop = asyncio.new_event_loop()
+        loop = None
         try:
+            loop = asyncio.new_event_loop()
             with self._loop_lock:
                 self.loop = loop
             loop.run_until_complete(self._main())
@@ -78,19 +80,23 @@ class Stream:
                        f"{type(exc).__name__}: {exc}")
         finally:
             self.first_outcome.set()
-            try:
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for t in pending:
-                    t.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
-            except Exception:
-                pass
-            # abort() must never write to the self-pipe of a closed loop: that write would
-            # raise SIGPIPE in the calling (host) thread, where nothing ignores it.
-            with self._loop_lock:
-                self.loop = None
-            loop.close()
+            if loop is not None:
+                self._close_loop(loop)
+
+    def _close_loop(self, loop):
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
+        except Exception:
+            pass
+        # abort() must never write to the self-pipe of a closed loop: that write would
+        # raise SIGPIPE in the calling (host) thread, where nothing ignores it.
+        with self._loop_lock:
+            self.loop = None
+        loop.close()
 
     def _fail(self, message: str):
         self.fatal = redact(message, (self.target.token,))
@@ -100,8 +106,21 @@ class Stream:
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task):
+        self._tasks.discard(task)
+        if task is self._main_task or task.cancelled() or task.exception() is None:
+            return      # the main task's exception reaches _thread_main through its await
+        # A background task (a replay, a keepalive) that fails is a bug: nobody awaits it,
+        # so without this its exception would vanish and the stream would go on half-dead.
+        exc = task.exception()
+        self.owner.log.error("LDP %s: stream task failed: %s", self.target.display,
+                             redact(f"{type(exc).__name__}: {exc}"), exc_info=exc)
+        self._fail(f"k8saudit-ovh: LDP stream {self.target.display} failed: "
+                   f"{type(exc).__name__}: {exc}")
+        self._cancel_all()
 
     async def _main(self):
         if self.owner.stopping.is_set():
@@ -110,7 +129,7 @@ class Stream:
                    if self.target.secure else None)
         self.replayer = Replayer(self.owner, self.target, self.sink, self._spawn, ssl_ctx)
         self.replayer.floor_ns = self.resume_ns or 0
-        live = self._spawn(self._live(ssl_ctx))
+        live = self._main_task = self._spawn(self._live(ssl_ctx))
         try:
             await live
         except asyncio.CancelledError:
