@@ -17,9 +17,11 @@ from ldp_server import LdpServer, make_tls
 from k8saudit_ovh_cli.host import PluginLibrary
 
 TOKEN = "s3cr3t-T0ken-4242"
-FAST = {"ldpPingInterval": 0.2, "ldpPingTimeout": 0.4, "ldpMinBackoff": 0.05,
-        "ldpMaxBackoff": 0.3, "ldpConnectTimeout": 3, "ldpStatsInterval": 0,
-        "ldpReplayIdleTimeout": 0.5}
+# Short enough to keep tests quick, long enough that a loaded 2-core machine never makes a
+# healthy connection look dead (a pong within 3 s).
+FAST = {"ldpPingInterval": 0.5, "ldpPingTimeout": 3, "ldpMinBackoff": 0.05,
+        "ldpMaxBackoff": 0.3, "ldpConnectTimeout": 5, "ldpStatsInterval": 0,
+        "ldpReplayIdleTimeout": 2}
 
 
 def cfg(**extra) -> str:
