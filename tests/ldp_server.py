@@ -459,6 +459,9 @@ def _main(argv=None) -> int:
     frames = []
     for i in range(args.count):
         ev = lines[i % len(lines)]
+        if not args.events and i >= len(lines):
+            # a unique auditID per event: the plugin drops repeated (auditID, stage) pairs
+            ev = ev.replace(f'"e-{i % len(lines):08d}-', f'"e-{i:08d}-', 1)
         frames.append(gelf_frame(ev).encode())
 
     # The frames are encoded once, then written straight to the transport in large chunks,
