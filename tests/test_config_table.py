@@ -79,7 +79,7 @@ def test_ldp_keys_through_plugin_init(lib, key):
     from k8saudit_ovh_cli.host import PluginError
     good = {"boolean": False, "string": "/tmp", "integer": key.lo, "number": key.hi}[key.kind]
     extra = {"ldpMinBackoff": 0.01, "ldpMaxBackoff": 3600}
-    extra.pop(key.name)
+    extra.pop(key.name, None)
     with lib.init(json.dumps({key.name: good, **extra})) as st:
         assert st.metrics()["connected"] == 0
     bad = "nope" if key.kind != "string" else 42
