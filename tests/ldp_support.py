@@ -75,8 +75,9 @@ def wait_for(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
 class HostRun:
     """falco_host running in the background; its stdout JSON lines are collected."""
 
-    def __init__(self, c_host, plugin_lib, args, env=None):
-        self.proc = subprocess.Popen([c_host, plugin_lib, "replay", *args], env=host_env(env),
+    def __init__(self, c_host, plugin_lib, args, env=None, prefix=()):
+        self.proc = subprocess.Popen([*prefix, c_host, plugin_lib, "replay", *args],
+                                     env=host_env(env),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.lines = []

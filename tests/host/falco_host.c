@@ -10,7 +10,7 @@
  *   falco_host LIB replay  [--config JSON] [--open PARAMS] [--field SPEC]... [--fields-file F]
  *                          [--cycles N] [--reload] [--max-events N] [--quiet] [--to-string]
  *                          [--metrics-thread] [--max-seconds S] [--arg-default max|zero]
- *                          [--expect-init-fail] [--expect-open-fail]
+ *                          [--expect-init-fail] [--expect-open-fail] [--batch-sleep-ms MS]
  *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--threads K] [--repeat R]
  *   falco_host LIB bench   --events F [--field SPEC]... [--fields-file F] [--config JSON]
@@ -1416,6 +1416,7 @@ typedef struct options {
     long threads;
     long repeat;
     long iterations;
+    long batch_sleep_ms;  /* a slow consumer: sleep after each batch (backpressure tests) */
 } options;
 
 static long parse_long(const char* opt, const char* v, long min)
@@ -1474,6 +1475,11 @@ static void parse_options(int argc, char** argv, int start, options* o)
             o->to_string = 1;
         } else if (strcmp(a, "--metrics-thread") == 0) {
             o->metrics_thread = 1;
+        } else if (strcmp(a, "--batch-sleep-ms") == 0) {
+            NEED_VALUE();
+            char* end;
+            o->batch_sleep_ms = strtol(argv[++i], &end, 10);
+            if (*end || o->batch_sleep_ms < 0) usage_error("bad value for --batch-sleep-ms");
         } else if (strcmp(a, "--max-seconds") == 0) {
             NEED_VALUE();
             char* end;
@@ -1801,6 +1807,10 @@ static int cmd_replay(const char* path, const options* o)
             ss_plugin_rc rc = p.next_batch(s, h, &n, &evts);
             double dt = mono_s() - t0;
             if (dt > max_batch) max_batch = dt;
+            if (o->batch_sleep_ms > 0 && rc == SS_PLUGIN_SUCCESS) {
+                struct timespec ts = {o->batch_sleep_ms / 1000, (o->batch_sleep_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+            }
             if (rc != SS_PLUGIN_SUCCESS && rc != SS_PLUGIN_TIMEOUT && rc != SS_PLUGIN_EOF &&
                 rc != SS_PLUGIN_FAILURE)
                 die("plugin_next_batch returned %d", (int)rc);
