@@ -4,6 +4,7 @@ the background."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import threading
@@ -125,3 +126,22 @@ class HostRun:
 
     def stderr(self):
         return self.err.decode("utf-8", "replace")
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def plugin_log():
+    """The plugin's log lines (in-process hosts: the plugin logs through this interpreter)."""
+    h = _Capture()
+    log = logging.getLogger("k8saudit-ovh")
+    log.addHandler(h)
+    yield h.lines
+    log.removeHandler(h)

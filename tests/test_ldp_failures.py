@@ -9,7 +9,6 @@ replaced in-process: no DNS query leaves the machine), a proxy that is down or r
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import struct
 import sys
@@ -22,8 +21,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ldp_server import ConnectProxy, LdpServer, make_tls, synthetic_events  # noqa: E402
-from ldp_support import (TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, server,  # noqa: E402,F401
-                         tls, wait_for)
+from ldp_support import (TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, plugin_log,  # noqa: E402,F401
+                         server, tls, wait_for)
 
 from k8saudit_ovh import config as config_mod  # noqa: E402
 from k8saudit_ovh.ldp import connect as ldp_connect  # noqa: E402
@@ -104,24 +103,6 @@ def certs(tmp_path_factory):
     named_ca, named_ctx = make_tls(tmp_path_factory.mktemp("named"), hostnames=("other.example",),
                                    ips=())
     return {"good": (good_ca, good_ctx), "other_ca": other_ca, "named": (named_ca, named_ctx)}
-
-
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def plugin_log():
-    h = _Capture()
-    log = logging.getLogger("k8saudit-ovh")
-    log.addHandler(h)
-    yield h.lines
-    log.removeHandler(h)
 
 
 def _case(kind, listeners, certs, stack, monkeypatch):

@@ -1,14 +1,13 @@
 """Replay windows: margins, clamping to ldpReplayMaxWindow, merging, giving up."""
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ldp_server import synthetic_events  # noqa: E402
-from ldp_support import _no_proxy_env, cfg, drain, lib, server, wait_for  # noqa: E402,F401
+from ldp_support import _no_proxy_env, cfg, drain, lib, plugin_log, server, wait_for  # noqa: E402,F401
 
 from k8saudit_ovh.ldp import window  # noqa: E402
 
@@ -36,50 +35,31 @@ def test_windows_merge_into_one_that_covers_both():
     assert window.merge(r, b).min_ts == 0 and window.merge(r, r).min_ts == 5
 
 
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
-def test_clamped_replay_asks_ldp_for_the_last_window_only(lib, server):
-    cap = _Capture()
-    logging.getLogger("k8saudit-ovh").addHandler(cap)
-    try:
-        with lib.init(cfg(ldpReplayMaxWindow=7)) as st:
-            inst = st.open(server.url())
-            assert server.wait_clients(1)
-            server.drop()
-            assert wait_for(lambda: server.replays >= 1, timeout=20)
-            server.publish(synthetic_events(3, prefix="after"))
-            assert len(drain(inst, 3)) == 3
-            inst.close()
-    finally:
-        logging.getLogger("k8saudit-ovh").removeHandler(cap)
+def test_clamped_replay_asks_ldp_for_the_last_window_only(lib, server, plugin_log):
+    with lib.init(cfg(ldpReplayMaxWindow=7)) as st:
+        inst = st.open(server.url())
+        assert server.wait_clients(1)
+        server.drop()
+        assert wait_for(lambda: server.replays >= 1, timeout=20)
+        server.publish(synthetic_events(3, prefix="after"))
+        assert len(drain(inst, 3)) == 3
+        inst.close()
     req = [p for p in server.requests if "begin=" in p][0]
     q = dict(kv.split("=") for kv in req.split("?", 1)[1].split("&"))
     assert int(q["end"]) - int(q["begin"]) == 7
-    assert any("only the last 7s are replayed" in ln and "lost" in ln for ln in cap.lines)
+    assert any("only the last 7s are replayed" in ln and "lost" in ln for ln in plugin_log)
 
 
-def test_a_replay_refused_every_time_is_given_up_and_counted(lib, server):
-    cap = _Capture()
-    logging.getLogger("k8saudit-ovh").addHandler(cap)
-    try:
-        with lib.init(cfg()) as st:
-            inst = st.open(server.url())
-            assert server.wait_clients(1)
-            server.reject_replays(503, 3)
-            server.drop()
-            assert wait_for(lambda: st.metrics()["replays_failed"] == 1, timeout=30)
-            server.publish(synthetic_events(3, prefix="live"))
-            assert len(drain(inst, 3)) == 3          # the live stream goes on
-            inst.close()
-    finally:
-        logging.getLogger("k8saudit-ovh").removeHandler(cap)
+def test_a_replay_refused_every_time_is_given_up_and_counted(lib, server, plugin_log):
+    with lib.init(cfg()) as st:
+        inst = st.open(server.url())
+        assert server.wait_clients(1)
+        server.reject_replays(503, 3)
+        server.drop()
+        assert wait_for(lambda: st.metrics()["replays_failed"] == 1, timeout=30)
+        server.publish(synthetic_events(3, prefix="live"))
+        assert len(drain(inst, 3)) == 3          # the live stream goes on
+        inst.close()
     assert server.rejected == [503, 503, 503]
-    assert sum("replay of [" in ln and "failed" in ln for ln in cap.lines) == 3
-    assert any("given up after 3 attempts" in ln for ln in cap.lines)
+    assert sum("replay of [" in ln and "failed" in ln for ln in plugin_log) == 3
+    assert any("given up after 3 attempts" in ln for ln in plugin_log)
