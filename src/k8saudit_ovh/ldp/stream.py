@@ -125,7 +125,7 @@ class Stream:
     async def _main(self):
         if self.owner.stopping.is_set():
             return
-        ssl_ctx = (make_ssl_context(self.owner.config.ldp_ca_file, self.owner.log)
+        ssl_ctx = (make_ssl_context(self.owner.config.ldp_ca_file)
                    if self.target.secure else None)
         self.replayer = Replayer(self.owner, self.target, self.sink, self._spawn, ssl_ctx)
         self.replayer.floor_ns = self.resume_ns or 0
