@@ -205,38 +205,30 @@ def test_refusal_after_the_open_wait_fails_next_batch(c_host, plugin_lib, server
     assert TOKEN not in err
 
 
-CRASH_HOOK = '''
-# Test only: make the LDP stream's frame callback raise after 20 frames, as a bug would.
-import importlib.abc, importlib.machinery, sys
+def _crashing_copy(tmp_path: Path) -> str:
+    """A copy of the installed plugin whose stream raises after 20 frames, as a bug would. The
+    library starts an isolated interpreter whose sys.path is the folder holding its package,
+    so the copy (with websockets linked next to it) runs instead of the installed code."""
+    import shutil
 
-class _Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "k8saudit_ovh.ldp.stream":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        real_exec = spec.loader.exec_module
-
-        def exec_module(module):
-            real_exec(module)
-            original = module.Stream._on_frame
-            def on_frame(self, n, _count=[0]):
-                _count[0] += 1
-                if _count[0] > 20:
-                    raise RuntimeError("injected stream failure")
-                original(self, n)
-            module.Stream._on_frame = on_frame
-        spec.loader.exec_module = exec_module
-        return spec
-
-sys.meta_path.insert(0, _Finder())
-'''
+    import k8saudit_ovh
+    import websockets
+    sp = tmp_path / "site-packages"
+    shutil.copytree(Path(k8saudit_ovh.__file__).parent, sp / "k8saudit_ovh",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (sp / "websockets").symlink_to(Path(websockets.__file__).parent)
+    stream = sp / "k8saudit_ovh" / "ldp" / "stream.py"
+    text = stream.read_text()
+    anchor = "    def _on_frame(self, n: int):\n"
+    assert anchor in text, "stream.py changed: update the injected failure"
+    stream.write_text(text.replace(anchor, anchor + "        if self.frames >= 20:\n"
+                                   "            raise RuntimeError('injected stream failure')\n"))
+    return str(sp / "k8saudit_ovh" / k8saudit_ovh.LIBRARY_NAME)
 
 
-def test_crashed_stream_thread_fails_next_batch(c_host, plugin_lib, server, tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(CRASH_HOOK)
-    run = HostRun(c_host, plugin_lib, ["--config", cfg(), "--open", server.url(),
-                                       "--max-seconds", "60"],
-                  env={"PYTHONPATH": str(tmp_path)})
+def test_crashed_stream_thread_fails_next_batch(c_host, server, tmp_path):
+    run = HostRun(c_host, _crashing_copy(tmp_path), ["--config", cfg(), "--open", server.url(),
+                                                     "--max-seconds", "60"])
     assert server.wait_clients(1, timeout=15)
     for i in range(5):
         server.publish(synthetic_events(10, prefix=f"crash{i}"))
