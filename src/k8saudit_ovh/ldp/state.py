@@ -32,6 +32,7 @@ class StateStore:
     def __init__(self, directory: str, log):
         self.directory = directory
         self.log = log
+        self._failing: set = set()     # streams whose last write failed (warned once)
 
     def path(self, target: LdpUrl) -> str:
         return os.path.join(self.directory, f"ldp-{target.stream_id}{SUFFIX}")
@@ -98,10 +99,16 @@ class StateStore:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
+            if target.stream_id in self._failing:
+                self._failing.discard(target.stream_id)
+                self.log.info("LDP %s: the resume state is written again", target.display)
             return True
         except OSError as exc:
-            self.log.warning("LDP %s: cannot write the resume state %s: %s", target.display,
-                             path, exc.strerror or exc)
+            if target.stream_id not in self._failing:      # once, not every few seconds
+                self._failing.add(target.stream_id)
+                self.log.warning("LDP %s: cannot write the resume state %s: %s (retrying; "
+                                 "a restart meanwhile resumes from the last state written)",
+                                 target.display, path, exc.strerror or exc)
             return False
         finally:
             if tmp is not None:
