@@ -24,17 +24,18 @@ VALGRIND_SUPP = Path(__file__).resolve().parent / "host" / "valgrind-cpython.sup
 QUEUE_EVENTS = 16384
 
 
-def _scenario(host_cmd, env, backlog: int, timeout: float):
-    """Two streams; A drops and reconnects (replay on); B then gets `backlog` events at once;
-    the host stops after the first events of that burst, so it closes while B's thread is
-    blocked on the full queue. Returns (rc, summary, stderr)."""
+def _scenario(host_cmd, env, backlog: int, timeout: float, pause_ms: int):
+    """Two streams; A drops and reconnects (replay on); B then gets `backlog` events at once
+    while the host stalls for `pause_ms` (the burst fills the queue and B's thread blocks);
+    the host then takes 1000 more events and closes while B is still blocked. Returns (rc,
+    summary, stderr)."""
     with LdpServer(token="tok-a-5150") as a, LdpServer(token="tok-b-5150") as b:
         first = 100
-        # a slow consumer (like Falco under load): the burst fills the queue
         run = HostRun(host_cmd[0], host_cmd[1], ["--config", cfg(), "--open",
                                                  a.url() + "," + b.url(), "--max-events",
-                                                 str(4 * first + 5000), "--max-seconds", "600",
-                                                 "--quiet", "--batch-sleep-ms", "20"],
+                                                 str(4 * first + 1000), "--max-seconds", "600",
+                                                 "--quiet", "--pause-after",
+                                                 f"{4 * first}:{pause_ms}"],
                       env=env, prefix=host_cmd[2:])
         assert a.wait_clients(1, timeout=timeout) and b.wait_clients(1, timeout=timeout)
         a.publish(synthetic_events(first, prefix="sa1"))
@@ -56,7 +57,7 @@ def _scenario(host_cmd, env, backlog: int, timeout: float):
 
 def test_threaded_ldp_under_asan(c_host_asan, plugin_lib):
     rc, summary, err = _scenario([c_host_asan, plugin_lib], ASAN_ENV, backlog=3 * QUEUE_EVENTS,
-                                 timeout=30)
+                                 timeout=30, pause_ms=5000)
     assert rc == 0, err[-6000:]
     assert "AddressSanitizer" not in err and "runtime error" not in err, err[-6000:]
     assert summary["end"] == "MAX", summary
@@ -73,10 +74,11 @@ def test_threaded_ldp_under_valgrind(c_host, plugin_lib):
     prefix = [vg, "-q", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=none",
               f"--suppressions={VALGRIND_SUPP}", "--num-callers=30"]
     rc, summary, err = _scenario([c_host, plugin_lib, *prefix], {"PYTHONMALLOC": "malloc"},
-                                 backlog=QUEUE_EVENTS + 4000, timeout=300)
+                                 backlog=QUEUE_EVENTS + 4000, timeout=300, pause_ms=20000)
     errors = [blk for blk in err.split("\n\n") if "lost in loss record" not in blk]
     assert rc == 0, "\n\n".join(errors)[-20000:]
     assert summary["end"] == "MAX" and summary["metrics"]["reconnects"] >= 1, summary
+    assert summary["metrics"]["queue_depth"] >= QUEUE_EVENTS // 2, summary   # closed while blocked
 
 
 def test_close_during_backpressure_stops_every_thread(lib, server):
@@ -88,7 +90,8 @@ def test_close_during_backpressure_stops_every_thread(lib, server):
         pub = threading.Thread(target=lambda: [server.publish(evs[i:i + 2000])
                                                for i in range(0, n, 2000)], daemon=True)
         pub.start()
-        assert wait_for(lambda: st.metrics()["queue_depth"] >= QUEUE_EVENTS - 256, timeout=30)
+        # nothing calls next_batch: the queue fills to its capacity, then the stream blocks
+        assert wait_for(lambda: st.metrics()["events_ingested"] >= QUEUE_EVENTS, timeout=30)
         ingested = st.metrics()["events_ingested"]
         time.sleep(0.5)
         assert st.metrics()["events_ingested"] == ingested < n     # blocked: backpressure
