@@ -63,3 +63,26 @@ def test_a_replay_refused_every_time_is_given_up_and_counted(lib, server, plugin
     assert server.rejected == [503, 503, 503]
     assert sum("replay of [" in ln and "failed" in ln for ln in plugin_log) == 3
     assert any("given up after 3 attempts" in ln for ln in plugin_log)
+
+
+def test_a_window_that_comes_while_one_waits_is_merged_into_it():
+    """Two reconnects before the first replay has started: one replay covers both gaps."""
+    from k8saudit_ovh.ldp.replay import Replayer
+
+    class _Task:
+        def done(self):
+            return False                 # the first replay has not finished
+
+    spawned = []
+
+    class _Owner:
+        log = None
+
+    r = Replayer(_Owner(), None, None, lambda coro: spawned.append(coro) or _Task(), None)
+    r.schedule(window.gap(1000.0, 1010.0, 3600))
+    r.schedule(window.gap(1050.0, 1060.0, 3600))
+    assert len(spawned) == 1              # one task drains the merged window
+    spawned[0].close()
+    assert r.pending
+    assert (r._window.begin, r._window.end) == (1000 - window.MARGIN_BEFORE,
+                                                1060 + window.MARGIN_AFTER)

@@ -12,7 +12,7 @@ from .errors import LdpError
 from .progress import Progress
 from .redact import loggers, redact
 from .state import StateStore
-from .stats import StatsLine, summary
+from .stats import StatsLine
 from .stream import Stream, block_sigpipe
 from .tls import make_ssl_context
 
@@ -118,10 +118,6 @@ class LdpSource:
             self._connected.clear()
         self.counters.set("connected", 0)
         return ok
-
-    # -- statistics
-    def stats(self) -> dict:
-        return summary(self.counters, len(self.streams))
 
     def _keep(self):
         block_sigpipe()

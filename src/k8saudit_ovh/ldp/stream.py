@@ -54,7 +54,6 @@ class Stream:
         self.connected_since: Optional[float] = None
         self.frames = 0
         self.events = 0
-        self.reconnects = 0
         self.last_error = ""
         self.last_alive_wall: Optional[float] = None   # last frame or pong of the live connection
         self.first_outcome = threading.Event()
@@ -215,7 +214,6 @@ class Stream:
             self.last_alive_wall = now_wall
             owner.stream_connected(self, True)
             if ever:
-                self.reconnects += 1
                 owner.counters.add("reconnects", 1)
                 log.info("LDP %s: reconnected (down %.1fs)", self.target.display,
                          now_wall - (down_since_wall or now_wall))
