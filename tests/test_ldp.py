@@ -573,6 +573,10 @@ def test_c_host_faults_with_replay(c_host, plugin_lib, server):
     assert m["reconnects"] >= 3
     err = run.stderr()
     assert "reconnected" in err and "replayed" in err and "LDP: 1/1 connected" in err
+    # the stats line says what the replays brought and dropped
+    stats = [ln for ln in err.splitlines() if "LDP: 1/1 connected" in ln]
+    assert any(" replays: " in ln and " duplicates dropped" in ln for ln in stats), stats[-1:]
+    assert m["replayed_events"] > 0 and m["replays_failed"] == 0
     assert TOKEN not in err and TOKEN not in json.dumps(run.lines)
 
 
