@@ -145,3 +145,56 @@ def test_state_file_is_replaced_atomically(tmp_path):
     assert ldp.parse_url("wss://gra1.logs.ovh.com/tail/?tk=other-token").stream_id == target.stream_id
     assert ldp.parse_url("wss://gra2.logs.ovh.com/tail/?tk=" + TOKEN).stream_id != target.stream_id
     assert os.stat(tmp_path).st_mode & 0o777
+
+
+class _Publisher:
+    """Publishes 20 events every 20 ms, numbered, until stopped: LDP never stops receiving."""
+
+    def __init__(self, server):
+        import threading
+        self.server, self.published, self._stop = server, [], threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        i = 0
+        while not self._stop.is_set():
+            evs = synthetic_events(20, start=i, prefix="cont")
+            self.server.publish(evs)
+            self.published.extend(evs)
+            i += 20
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join(10)
+
+
+def test_sigkill_while_ldp_keeps_sending(c_host, plugin_lib, server, tmp_path):
+    """The kill lands anywhere in a continuous stream: every event is delivered at least once,
+    and what comes twice is only the tail the killed process delivered after its last state
+    write (at most ldpStateInterval s of events)."""
+    state_dir = tmp_path / "state"
+    run1 = _run(c_host, plugin_lib, server, state_dir, 120)
+    assert server.wait_clients(1, timeout=15)
+    with _Publisher(server) as pub:
+        run1.wait_events(500)
+        run1.kill()
+        time.sleep(1.0)                                  # down, LDP still receiving
+        run2 = _run(c_host, plugin_lib, server, state_dir, 15)
+        assert server.wait_clients(1, timeout=15)
+        time.sleep(1.0)
+    published = _ids([{"payload": e} for e in pub.published])
+    first = _ids(run1.events)
+    assert wait_for(lambda: set(first) | set(_ids(run2.events)) >= set(published), timeout=30)
+    assert run2.finish(timeout=60) == 0, run2.stderr()
+    second = _ids(run2.events)
+    assert set(first) | set(second) == set(published)            # none lost
+    assert len(second) == len(set(second))                       # none twice within a run
+    again = set(first) & set(second)
+    assert again == set(first[len(first) - len(again):]), "re-delivered events are not a tail"
+    assert len(again) <= 20 * 50 * (STATE["ldpStateInterval"] + 1) # ~1000 events/s x interval
+    assert TOKEN not in run2.stderr()

@@ -1,9 +1,10 @@
 """Which events Falco has received, per stream, and keeping that in the resume state.
 
-The Feeder knows the newest event it queued; an event counts as delivered once the queue to
-next_batch has been seen empty after it was queued (the queue is FIFO, so everything queued
-before that moment was handed to Falco). A stream with a replay pending does not move forward:
-after a crash the pending window must be replayed again.
+The Feeder knows the newest event it queued. Once the queue to next_batch is seen empty after
+that event was queued, it has been handed to Falco (the queue is FIFO); one tick later Falco
+has asked for its next batch, so it is done with that one (a process killed while still
+processing a batch must get it again after the restart). A stream with a replay pending does
+not move forward: after a crash the pending window must be replayed again.
 """
 from __future__ import annotations
 
@@ -19,15 +20,18 @@ class Progress:
         self.queue = queue
         self.delivered = {id(s): s.resume_ns or 0 for s in streams}
         self.saved = dict(self.delivered)
+        self._handed_out: dict = {}     # stream -> newest event handed out at the last tick
 
     def sample(self):
-        """Called often (each tick of the keeper thread): cheap, no I/O."""
-        seen = [(s, s.sink.last_event_ts, s.replay_pending) for s in self.streams]
+        """Called every tick of the keeper thread: cheap, no I/O."""
+        for key, ns in self._handed_out.items():
+            if ns > self.delivered[key]:
+                self.delivered[key] = ns
+        seen = [(id(s), s.sink.last_event_ts, s.replay_pending) for s in self.streams]
         if len(self.queue) != 0:
+            self._handed_out = {}
             return
-        for s, ts, pending in seen:
-            if not pending and ts > self.delivered[id(s)]:
-                self.delivered[id(s)] = ts
+        self._handed_out = {key: ts for key, ts, pending in seen if not pending}
 
     def save(self):
         if self.store is None:
