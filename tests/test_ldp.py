@@ -18,8 +18,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ldp_server import ConnectProxy, LdpServer, gelf_frame, make_tls, synthetic_events  # noqa: E402
-from ldp_support import (FAST, TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, server,  # noqa: E402,F401
+from ldp_server import ConnectProxy, LdpServer, gelf_frame, synthetic_events  # noqa: E402
+from ldp_support import (TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, server,  # noqa: E402,F401
                          tls, wait_for)
 
 import k8saudit_ovh  # noqa: E402
@@ -28,7 +28,7 @@ from k8saudit_ovh import ldp  # noqa: E402
 from k8saudit_ovh.ldp import connect as ldp_connect  # noqa: E402
 from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
 from k8saudit_ovh_cli.check import check as ldp_check  # noqa: E402
-from k8saudit_ovh_cli.host import PluginError, PluginLibrary  # noqa: E402
+from k8saudit_ovh_cli.host import PluginError  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # addresses

@@ -8,7 +8,6 @@ replaced in-process: no DNS query leaves the machine), a proxy that is down or r
 """
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import sys

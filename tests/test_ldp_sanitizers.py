@@ -4,7 +4,6 @@ host built with ASan/UBSan and under valgrind. Also the same close in-process, w
 threads checked."""
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import threading

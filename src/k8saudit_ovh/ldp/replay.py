@@ -15,6 +15,14 @@ from .window import Window, merge
 ATTEMPTS = 3
 
 
+def warn_if_clamped(log, target, w: Window):
+    """Say which part of a window longer than ldpReplayMaxWindow is given up."""
+    if w.clamped_from is not None:
+        log.warning("LDP %s: %ds missed; only the last %ds are replayed (ldpReplayMaxWindow): "
+                    "events received by LDP in [%d, %d) are lost", target.display,
+                    w.end - w.clamped_from, w.end - w.begin, w.clamped_from, w.begin)
+
+
 class ReplayStats:
     __slots__ = ("events", "duplicates", "done", "failed")
 
@@ -45,12 +53,7 @@ class Replayer:
 
     def schedule(self, window: Window):
         """Replay `window` in the background (merged with one that is waiting)."""
-        if window.clamped_from is not None:
-            self.owner.log.warning(
-                "LDP %s: %ds missed; only the last %ds are replayed (ldpReplayMaxWindow): "
-                "events received by LDP in [%d, %d) are lost", self.target.display,
-                window.end - window.clamped_from, window.end - window.begin,
-                window.clamped_from, window.begin)
+        warn_if_clamped(self.owner.log, self.target, window)
         self._window = merge(self._window, window)
         if self._task is None or self._task.done():
             self._task = self.spawn(self._drain())

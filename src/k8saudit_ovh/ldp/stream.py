@@ -19,9 +19,9 @@ from .contract import StreamOwner
 from .failures import describe
 from .pump import STOPPING, pump
 from .redact import redact
-from .replay import Replayer
+from .replay import Replayer, warn_if_clamped
 from .tls import make_ssl_context
-from .window import Window, gap
+from .window import gap
 
 
 def block_sigpipe():
@@ -163,11 +163,7 @@ class Stream:
         self.owner.log.info("LDP %s: resuming from %.3f (the newest event delivered before the "
                             "restart): replaying [%d, %d] before going live", self.target.display,
                             self.resume_ns / 1e9, w.begin, w.end)
-        if w.clamped_from is not None:
-            self.owner.log.warning(
-                "LDP %s: down for %ds; only the last %ds are replayed (ldpReplayMaxWindow): "
-                "events received by LDP in [%d, %d) are lost", self.target.display,
-                w.end - w.clamped_from, w.end - w.begin, w.clamped_from, w.begin)
+        warn_if_clamped(self.owner.log, self.target, w)
         try:
             outcome = await self.replayer.run(w, kind="resume replay")
         finally:
