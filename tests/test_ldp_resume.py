@@ -198,3 +198,40 @@ def test_sigkill_while_ldp_keeps_sending(c_host, plugin_lib, server, tmp_path):
     assert again == set(first[len(first) - len(again):]), "re-delivered events are not a tail"
     assert len(again) <= 20 * 50 * (STATE["ldpStateInterval"] + 1) # ~1000 events/s x interval
     assert TOKEN not in run2.stderr()
+
+
+def test_two_streams_resume_each_from_its_own_state(c_host, plugin_lib, tmp_path):
+    from ldp_server import LdpServer
+    state_dir = tmp_path / "state"
+    with LdpServer(token="tok-ra-1") as a, LdpServer(token="tok-rb-2") as b:
+        params = a.url(fragment="cluster=a") + "," + b.url(fragment="cluster=b")
+
+        def run(seconds):
+            return HostRun(c_host, plugin_lib, ["--config", cfg(ldpStateDir=str(state_dir),
+                                                                **STATE),
+                                                "--open", params, "--max-seconds", str(seconds)])
+        run1 = run(120)
+        assert a.wait_clients(1, timeout=15) and b.wait_clients(1, timeout=15)
+        a1, b1 = _publish(a, 150, "a1"), _publish(b, 60, "b1")
+        run1.wait_events(len(a1) + len(b1))
+        newest = {max(_ts_ns(e) for e in a1), max(_ts_ns(e) for e in b1)}
+
+        def saved():
+            return {json.loads(p.read_text())["newest_event_ns"] for p in _state_files(state_dir)}
+        assert wait_for(lambda: saved() == newest, timeout=10), saved()
+        run1.kill()
+        a2, b2 = _publish(a, 100, "a2"), _publish(b, 120, "b2")
+        run2 = run(12)
+        assert a.wait_clients(1, timeout=15) and b.wait_clients(1, timeout=15)
+        a3, b3 = _publish(a, 50, "a3"), _publish(b, 50, "b3")
+        run2.wait_events(len(a2 + a3 + b2 + b3), timeout=30)
+        assert run2.finish(timeout=60) == 0, run2.stderr()
+    got = run2.events
+    by_cluster = {"a": [], "b": []}
+    for e in got:
+        ev = json.loads(e["payload"])
+        by_cluster[ev["annotations"]["cluster_name"]].append(ev["auditID"])
+    assert by_cluster["a"] == _ids([{"payload": e} for e in a2 + a3])
+    assert by_cluster["b"] == _ids([{"payload": e} for e in b2 + b3])
+    assert len(_state_files(state_dir)) == 2
+    assert "tok-ra-1" not in run2.stderr() and "tok-rb-2" not in run2.stderr()
