@@ -144,7 +144,9 @@ def test_state_file_is_replaced_atomically(tmp_path):
     # a new token for the same stream keeps its state; another stream has its own
     assert ldp.parse_url("wss://gra1.logs.ovh.com/tail/?tk=other-token").stream_id == target.stream_id
     assert ldp.parse_url("wss://gra2.logs.ovh.com/tail/?tk=" + TOKEN).stream_id != target.stream_id
-    assert os.stat(tmp_path).st_mode & 0o777
+    fresh = StateStore(str(tmp_path / "new" / "dir"), None)
+    assert fresh.prepare() is None
+    assert os.stat(fresh.directory).st_mode & 0o777 == 0o700     # readable by the plugin only
 
 
 class _Publisher:
