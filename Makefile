@@ -14,7 +14,7 @@ $(PY): | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(PY) pyproject.toml CMakeLists.txt $(wildcard cython/*/*) $(wildcard src/*/*.py) $(wildcard src/shim/*) $(wildcard include/*)
+$(VENV)/.installed: $(PY) pyproject.toml CMakeLists.txt $(wildcard cython/*/*) $(wildcard src/*/*.py) $(wildcard src/*/*/*.py) $(wildcard src/shim/*) $(wildcard include/*)
 	$(PY) -m pip install -q '.[test]'
 	touch $@
 

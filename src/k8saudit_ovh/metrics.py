@@ -12,6 +12,6 @@ def dropped_by_reason(snapshot: Mapping[str, int]) -> Dict[str, int]:
     return {k[len(DROPPED_PREFIX):]: v for k, v in snapshot.items() if k.startswith(DROPPED_PREFIX) and v}
 
 
-def describe_dropped(snapshot: Mapping[str, int], none: str = "none") -> str:
-    """"bad_timestamp 3, oversize 1" (reasons in name order), or `none` when nothing was dropped."""
-    return ", ".join(f"{k} {v}" for k, v in sorted(dropped_by_reason(snapshot).items())) or none
+def describe_drops(reasons: Mapping[str, int], none: str = "none") -> str:
+    """"bad_timestamp 3, oversize 1" (reasons in name order), or `none` when there are none."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or none
