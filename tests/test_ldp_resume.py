@@ -32,7 +32,7 @@ def _newest(d: Path) -> int:
 
 
 def _ts_ns(payload: str) -> int:
-    from k8saudit_ovh._source import rfc3339_ns
+    from k8saudit_ovh_testing.hooks import rfc3339_ns
     return rfc3339_ns(json.loads(payload)["stageTimestamp"])
 
 
