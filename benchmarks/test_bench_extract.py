@@ -3,11 +3,13 @@
 (b) the 33 fields of the official rules (benchmarks/rule_fields.txt), parse included;
 (c) every spec of fields.txt, parse included.
 Extraction runs like Falco: one extract_fields call per field, each event parsed once.
-Each benchmark records events/s and ns per field call in extra_info; test_ratio measures the
-loops interleaved and checks (b) / (a) against the CI bound."""
+Each benchmark records events/s and ns per field call in extra_info; test_throughput_guards
+measures the loops interleaved with simdjson's C++ DOM parse and checks guards.EXTENSION."""
 import pytest
 
 import bench_common
+import c_host_bench
+import guards
 
 pytestmark = pytest.mark.skipif(not bench_common.available(), reason="conformance events not found")
 
@@ -57,8 +59,13 @@ def test_extract_all_fields(benchmark, extractor, payloads):
     _record(benchmark, payloads, specs)
 
 
-def test_ratio(payloads):
-    m = bench_common.measure(payloads, bench_common.load_rule_specs(), bench_common.load_all_specs())
+def test_throughput_guards(payloads, native):
+    _, dom = native
+    m = bench_common.measure(payloads, bench_common.load_rule_specs(), bench_common.load_all_specs(),
+                             dom_parse=lambda: c_host_bench.dom_parse_ns(dom))
+    ns = bench_common.ns_per_event(m)
     print()
     print(bench_common.format_report(m))
-    assert m["ratio"] <= 4.0
+    print(guards.report(guards.EXTENSION, ns))
+    assert guards.failures(guards.EXTENSION, ns) == []
+    assert guards.baseline_failure(ns) is None
