@@ -5,8 +5,8 @@ and get_last_error must say what failed and where. Also the rule between the sta
 (empty open_params, a directory, oversize lines) and the queue's byte limit.
 
 A read error is made real by a directory entry that links to /proc/self/mem: opening it works,
-reading offset 0 of the reading process fails with EIO. A crashed reader thread is injected with
-a sitecustomize module on PYTHONPATH, which the embedded interpreter imports at start-up.
+reading offset 0 of the reading process fails with EIO. A crashed reader thread is injected
+into the plugin's embedded interpreter (tests/pyinject.py).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import host_env  # noqa: E402
+from pyinject import sitecustomize_env  # noqa: E402
 
 # How long the host may wait for a FAILURE before it reports the end "TIME": a plugin that
 # turns a fatal error into TIMEOUT never ends the capture, and this makes that a test failure.
@@ -109,24 +110,19 @@ def test_newest_error_wins_over_an_extraction_failure(c_host, plugin_lib, unread
 
 
 def test_crashed_reader_thread_ends_the_capture(c_host, plugin_lib, tmp_path):
-    import k8saudit_ovh
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    # The embedded interpreter imports sitecustomize at start-up: the file reader's loop
-    # raises after the first file, like a bug would.
-    (inject / "sitecustomize.py").write_text(
+    # The file reader's loop raises after the first file, like a bug would.
+    env = sitecustomize_env(tmp_path, (
         "from k8saudit_ovh import filesource\n"
         "_read = filesource.FileSource._read\n"
         "def _crash(self, f):\n"
         "    _read(self, f)\n"
         "    raise KeyError('injected reader bug')\n"
-        "filesource.FileSource._read = _crash\n")
+        "filesource.FileSource._read = _crash\n"))
     src = tmp_path / "a.jsonl"
     lines = [audit_line(i) for i in range(2)]
     src.write_text("".join(line + "\n" for line in lines))
-    site = Path(k8saudit_ovh.__file__).resolve().parents[1]
     rc, out, err = _replay(c_host, plugin_lib, "--open", str(src), "--max-seconds", MAX_SECONDS,
-                           env={"PYTHONPATH": f"{inject}:{site}"})
+                           env=env)
     assert rc == 1, (rc, out[-1:], err[-2000:])
     assert _batch_failure(err) == (
         f"k8saudit-ovh: file reader failed on '{src}': KeyError: 'injected reader bug'")
