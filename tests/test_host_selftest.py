@@ -455,3 +455,24 @@ def test_python_host_violations(fake, hostmod, payload_file, tmp_path):
         with lib.init(json.dumps({"mode": mode})) as st:
             with pytest.raises(hostmod.ContractError, match=msg):
                 st.extract(b"x", 1, ["fake.payload"])
+
+
+@pytest.mark.parametrize("required,outcome", [(True, "1 error"), (False, "1 skipped")])
+def test_missing_asan_fails_in_ci(required, outcome, tmp_path):
+    """A compiler without ASan (here: none at all) skips the ASan tests on a workstation, and
+    fails them in CI, where a green run must mean that they ran."""
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "K8SAUDIT_OVH_REQUIRE_ASAN")}
+    env["CC"] = "false"
+    if required:
+        env["K8SAUDIT_OVH_REQUIRE_ASAN"] = "1"
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "--basetemp", str(tmp_path / "t"), "-rs",
+                        f"{Path(__file__).resolve()}::test_asan_host_clean"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert outcome in r.stdout, r.stdout[-3000:]
+    if required:
+        assert r.returncode != 0 and "AddressSanitizer is required in CI" in r.stdout
+    else:
+        assert r.returncode == 0 and "no working AddressSanitizer" in r.stdout
