@@ -181,12 +181,10 @@ def test_trailing_whitespace_is_fine():
     (ev(requestObject={"subjects": {"kind": "User", "name": "u"}}), "ka.req.binding.subjects"),
     (ev(requestObject={"subjects": {"kind": "User", "name": "u"}}), "ka.req.binding.subjects.user_names"),
     (ev(requestObject={"rules": {"verbs": ["get"]}}), "ka.req.role.rules"),
-    (ev(requestObject={"rules": [{"verbs": "get"}]}), "ka.req.role.rules.verbs"),
     (pod({"containers": [{"name": "c", "command": "sh"}]}), "ka.req.pod.containers.command"),
     (pod({"containers": [{"name": "c", "args": ["a", 1]}]}), "ka.req.pod.containers.args"),
     (pod({"containers": [{"name": "c", "ports": {"hostPort": 1}}]}), "ka.req.pod.containers.host_port"),
     (pod({"securityContext": {"supplementalGroups": 5}}), "ka.req.pod.supplemental_groups"),
-    (pod({"volumes": {"name": "v"}}), "ka.req.pod.volumes.volume_type"),
     (ev(sourceIPs="1.2.3.4"), "ka.sourceips"),
 ])
 def test_wrong_types_give_no_value(event, spec):
@@ -361,7 +359,12 @@ def test_key_argument_index_default_falco_044_vs_older():
     event = pod({"volumes": VOLUMES})
     spec = "ka.req.volume.hostpath[/var/run/docker.sock]"
     assert one(event, spec, arg_default_max=True) == ["true"]
-    assert one(event, spec, arg_default_max=False) == ["false"]
+    # volume 0 has no hostPath: the path breaks outside any fan-out, so no value (not "false")
+    assert one(event, spec, arg_default_max=False) is None
+    assert one(event, "ka.req.volume.hostpath[/etc/x]", arg_default_max=False) is None
+    event = pod({"volumes": VOLUMES[1:]})
+    assert one(event, spec, arg_default_max=False) == ["true"]
+    assert one(event, "ka.req.volume.hostpath[/etc/kubernetes]", arg_default_max=False) == ["false"]
     assert parse_spec(spec, True)[1:] == (True, UINT64_MAX, b"/var/run/docker.sock")
     assert parse_spec(spec, False)[1:] == (True, 0, b"/var/run/docker.sock")
 
@@ -544,3 +547,179 @@ def test_deep_nesting():
     assert one(too_deep, "ka.verb") is None
     nested_containers = pod({"containers": json.loads("[" * 500 + '{"name":"n"}' + "]" * 500)})
     assert one(nested_containers, "ka.req.pod.containers.name") == ["n"]
+
+
+# ---- null, absent, [], wrong type: every field that walks a list or a nested object ----------
+#
+# k8saudit walks these paths with getValuesRecursive: before each key an array is fanned out (or
+# indexed), then the key is looked up with fastjson's Get, which finds nothing in a non-object
+# (null included). A path that breaks OUTSIDE any fan-out makes the whole field "not available"
+# (no value, even for the fields that otherwise answer "false"); one that breaks inside the
+# fan-out gives a nil entry, skipped by most fields and a wrong-type failure for name/image.
+# An object where a list is expected is walked like a single element (no fan-out needed).
+
+NA = None
+SHAPES = {
+    "absent": None, "null": "null", "empty": [], "object": {}, "string": "x", "number": 3,
+    "null element": [None], "empty element": [{}],
+}
+NOT_A_LIST = ("absent", "null", "object", "string", "number")
+
+
+def _shape_event(path, shape):
+    """An audit event whose value at path (keys below the root) is the given shape."""
+    event = ev(objectRef={"resource": "pods", "namespace": "ns"})
+    node = event
+    for k in path[:-1]:
+        node = node.setdefault(k, {})
+    value = SHAPES[shape]
+    if shape != "absent":
+        node[path[-1]] = None if value == "null" else value
+    return event
+
+
+def _expect(field_kind, shape):
+    """k8saudit 0.18.0's answer for a list shape, by the kind of walk the field does."""
+    if field_kind == "any_true":          # ka.req.container.privileged, ka.req.volume.hostpath[k]
+        return NA if shape in NOT_A_LIST else ["false"]
+    if field_kind == "keys":              # ka.req.pod.volumes.volume_type
+        return NA
+    if field_kind == "eff":               # *.eff_run_as_user/group: a nil entry gets the default
+        return ["0"] if shape in ("null element", "empty element") else NA
+    return NA                             # everything else: nothing to show
+
+
+LIST_FIELDS = []
+for lst in ("containers", "initContainers", "ephemeralContainers"):
+    for suffix in ("name", "image", "image.repository", "command", "args", "host_port", "privileged",
+                   "allow_privilege_escalation", "read_only_fs", "run_as_user", "run_as_group",
+                   "proc_mount", "add_capabilities"):
+        if f"ka.req.pod.{lst}.{suffix}" in FIELD_NAMES:
+            LIST_FIELDS.append((f"ka.req.pod.{lst}.{suffix}", ("requestObject", "spec", lst), "values"))
+    for suffix in ("eff_run_as_user", "eff_run_as_group"):
+        LIST_FIELDS.append((f"ka.req.pod.{lst}.{suffix}", ("requestObject", "spec", lst), "eff"))
+LIST_FIELDS += [
+    ("ka.req.container.privileged", ("requestObject", "spec", "containers"), "any_true"),
+    ("ka.req.container.image", ("requestObject", "spec", "containers"), "values"),
+    ("ka.req.container.image.repository", ("requestObject", "spec", "containers"), "values"),
+    ("ka.req.volume.hostpath[/var/run/docker.sock]", ("requestObject", "spec", "volumes"), "any_true"),
+    ("ka.req.pod.volumes.hostpath", ("requestObject", "spec", "volumes"), "values"),
+    ("ka.req.pod.volumes.flexvolume_driver", ("requestObject", "spec", "volumes"), "values"),
+    ("ka.req.pod.volumes.volume_type", ("requestObject", "spec", "volumes"), "keys"),
+    ("ka.req.role.rules.apiGroups", ("requestObject", "rules"), "values"),
+    ("ka.req.role.rules.nonResourceURLs", ("requestObject", "rules"), "values"),
+    ("ka.req.role.rules.verbs", ("requestObject", "rules"), "values"),
+    ("ka.req.role.rules.resources", ("requestObject", "rules"), "values"),
+    ("ka.req.binding.subjects.user_names", ("requestObject", "subjects"), "values"),
+    ("ka.req.binding.subjects.serviceaccount_names", ("requestObject", "subjects"), "values"),
+    ("ka.req.binding.subjects.serviceaccount_ns_names", ("requestObject", "subjects"), "values"),
+    ("ka.req.binding.subjects.group_names", ("requestObject", "subjects"), "values"),
+]
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("spec, path, kind", LIST_FIELDS, ids=[f[0] for f in LIST_FIELDS])
+def test_list_shapes(spec, path, kind, shape):
+    assert one(_shape_event(path, shape), spec) == _expect(kind, shape)
+
+
+def _takes_an_index(spec):
+    try:
+        return parse_spec(spec + "[0]")[1]
+    except ValueError:
+        return False
+
+
+INDEXED = [f for f in LIST_FIELDS if _takes_an_index(f[0])]
+
+
+@pytest.mark.parametrize("spec, path, kind", INDEXED, ids=[f[0] for f in INDEXED])
+def test_list_shapes_with_an_index(spec, path, kind):
+    """[0] on a list that is not there, not a list, or too short: no value, never "false"."""
+    for shape in ("absent", "null", "empty", "string"):
+        assert one(_shape_event(path, shape), spec + "[0]") is None, shape
+
+
+@pytest.mark.parametrize("shape", ["null", "object", "string"])
+def test_the_whole_list_values_are_typed_like_extract_from_keys(shape):
+    """The fields that return the list itself (k8saudit's extractFromKeys) fail on anything but
+    an array, null included (fastjson finds a null value: it is present, of the wrong type)."""
+    for spec, path in (("ka.user.groups", ("user", "groups")),
+                       ("ka.req.binding.subjects", ("requestObject", "subjects")),
+                       ("ka.req.role.rules", ("requestObject", "rules")),
+                       ("ka.req.pod.supplemental_groups", ("requestObject", "spec", "securityContext",
+                                                           "supplementalGroups")),
+                       ("ka.sourceips", ("sourceIPs",))):
+        x = Extractor()
+        assert extract(_shape_event(path, shape), spec, extractor=x) == {}, spec
+        assert x.last_failed == [spec], spec
+
+
+def test_the_whole_list_values_with_empty_and_null_elements():
+    for spec, path in (("ka.user.groups", ("user", "groups")),
+                       ("ka.req.role.rules", ("requestObject", "rules"))):
+        assert one(_shape_event(path, "empty"), spec) is None
+        assert one(_shape_event(path, "null element"), spec) == ["null"]
+        assert one(_shape_event(path, "empty element"), spec) == ["{}"]
+
+
+def test_service_ports_renders_whatever_is_there():
+    for shape, text in (("null", "null"), ("empty", "[]"), ("object", "{}"), ("string", "x")):
+        assert one(_shape_event(("requestObject", "spec", "ports"), shape), "ka.req.service.ports") == [text]
+    assert one(_shape_event(("requestObject", "spec", "ports"), "absent"), "ka.req.service.ports") is None
+
+
+def test_container_privileged_is_false_only_for_a_list():
+    spec = "ka.req.container.privileged"
+    assert one(pod({"containers": None}), spec) is None
+    assert one(pod({"containers": [{"name": "a"}]}), spec) == ["false"]
+    assert one(pod({"containers": [None, {"securityContext": {"privileged": True}}]}), spec) == ["true"]
+    assert one(pod({"containers": [{"securityContext": None}]}), spec) == ["false"]
+    assert one(pod({"containers": [{"securityContext": {"privileged": "true"}}]}), spec) == ["false"]
+    # not a list but an object: walked as the only container
+    assert one(pod({"containers": {"securityContext": {"privileged": True}}}), spec) == ["true"]
+    assert one(pod({"containers": {"securityContext": {"privileged": False}}}), spec) == ["false"]
+    assert one(pod({"containers": {"name": "a"}}), spec) is None
+    # spec itself null or a list
+    assert one(ev(requestObject={"spec": None}), spec) is None
+    assert one(ev(requestObject={"spec": [{"containers": [{"securityContext": {"privileged": True}}]}]}),
+               spec) == ["true"]
+    assert one(pod({}), spec) is None
+
+
+def test_an_object_where_a_list_is_expected_is_one_element():
+    assert one(pod({"containers": {"name": "c", "image": "r/i:1"}}), "ka.req.pod.containers.name") == ["c"]
+    assert one(pod({"containers": {"name": "c", "image": "r/i:1"}}), "ka.req.container.image") == ["r/i:1"]
+    assert one(pod({"containers": {"name": "c", "image": "r/i:1"}}),
+               "ka.req.container.image.repository") == ["r/i"]
+    assert one(pod({"volumes": {"name": "v", "hostPath": {"path": "/x"}}}),
+               "ka.req.pod.volumes.volume_type") == ["hostPath"]
+    assert one(pod({"volumes": {"name": "v", "hostPath": {"path": "/x"}}}),
+               "ka.req.volume.hostpath[/x]") == ["true"]
+    assert one(ev(requestObject={"rules": {"verbs": ["get"]}}), "ka.req.role.rules.verbs") == ["get"]
+
+
+def test_a_nil_entry_fails_the_name_and_image_lists_but_is_skipped_elsewhere():
+    x = Extractor()
+    event = pod({"containers": [{"name": "a", "image": "i"}, {"securityContext": {"privileged": True}}]})
+    assert extract(event, "ka.req.pod.containers.name", extractor=x) == {}
+    assert x.last_failed == ["ka.req.pod.containers.name"]
+    assert one(event, "ka.req.pod.containers.privileged") == ["true"]
+    assert one(event, "ka.req.container.image") == ["i"]
+
+
+def test_rules_values_that_are_not_lists_are_skipped():
+    x = Extractor()
+    event = ev(requestObject={"rules": [{"verbs": "get"}, {"verbs": ["list", "watch"]}, {"verbs": None}]})
+    assert extract(event, "ka.req.role.rules.verbs", extractor=x) == {
+        "ka.req.role.rules.verbs": ["list", "watch"]}
+    assert x.last_failed == []
+    assert one(ev(requestObject={"rules": [{"verbs": "get"}]}), "ka.req.role.rules.verbs") is None
+
+
+def test_volume_type_walks_nested_lists_and_skips_what_is_not_an_object():
+    volumes = [[{"name": "a", "emptyDir": {}}], None, "x", {"name": "b", "secret": {}}]
+    assert one(pod({"volumes": volumes}), "ka.req.pod.volumes.volume_type") == ["emptyDir", "secret"]
+    assert one(pod({"volumes": volumes}), "ka.req.pod.volumes.volume_type[3]") == ["secret"]
+    assert one(pod({"volumes": volumes}), "ka.req.pod.volumes.volume_type[1]") is None
+    assert one(pod({"volumes": volumes}), "ka.req.pod.volumes.volume_type[9]") is None

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CFLAGS, REPO, compile_c, host_env  # noqa: E402
 
 FAKE_SRC = REPO / "tests" / "host" / "fake_plugin.c"
-HOST_PY = REPO / "src" / "k8saudit_ovh" / "host.py"
+HOST_PY = REPO / "src" / "k8saudit_ovh_cli" / "host.py"
 
 FAKE_FIELDS = ["fake.payload", "fake.parts", "fake.key", "fake.evtnum", "fake.len",
                "fake.empty", "fake.fail", "fake.flag", "fake.both"]
@@ -50,7 +50,7 @@ def fake(fake_build):
 
 @pytest.fixture(scope="session")
 def hostmod():
-    """k8saudit_ovh/host.py loaded by path (it is self-contained), so these tests do not
+    """k8saudit_ovh_cli/host.py loaded by path (it is self-contained), so these tests do not
     need the rest of the package to be built."""
     name = "_k8saudit_ovh_host_selftest"
     if name in sys.modules:

@@ -2,8 +2,10 @@
 """ka.* field extraction (k8saudit 0.18.0 semantics) over the JSON index, without the GIL.
 
 One parse per event: the first field asked about an event number indexes its payload
-(`jdoc_parse`); every field of that event is then served from the index. Values of one
-`extract_fields` call are built in one arena and their pointers fixed up at the end.
+(`jdoc_parse`); every field of that event is then served from the index. Values stay where they
+were written until another event arrives (pinned buffers, `_sbuf.pxd`): libsinsp reads returned
+pointers again after later extractions of the same event. A field spec asked again about the
+same event gets the pointers of its first answer.
 
 Dispatch: `TABLE[field_id]` holds, for each of the 100 fields, its handler and the handler's
 parameters (JSON paths, a constant); `_build_table()` below is the one place that says what
@@ -33,14 +35,14 @@ requestURI is approximated.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memcmp, memset, memchr, strchr, strlen
+from libc.string cimport memcpy, memcmp, memset, memchr, strchr, strcmp, strlen
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from k8saudit_ovh._abi cimport (ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE, ss_plugin_event,
                                 ss_plugin_event_input, ss_plugin_field_extract_input,
                                 ss_plugin_extract_field)
 from k8saudit_ovh._jsonidx cimport (jdoc, jnode, jdoc_init, jdoc_free, jdoc_parse, jappend_raw,
                                     J_NONE, J_OBJ, J_ARR, J_STR, J_TRUE, J_KEY, jfirst, jnext)
-from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
+from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free, sbuf_drop_old
 from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
 
 
@@ -160,6 +162,7 @@ cdef enum:
     H_OK = 0
     H_FAIL = -1        # wrong type / unparsable value: SS_PLUGIN_FAILURE, no value
     H_NOMEM = -2
+    H_NA = 1           # _collect: the path broke outside any fan-out (k8saudit: not available)
 
 # ---------------------------------------------------------------------------------------------
 # The field table
@@ -547,37 +550,48 @@ cdef int _push_node(extractor* x, uint32_t node) noexcept nogil:
 
 
 cdef int _collect(extractor* x, uint32_t node, const kpath* p, uint32_t ki, uint64_t idx) noexcept nogil:
-    """Append to x.nodes the values at keys p[ki:] from node (0 for a missing one): every array
-    met before a key is applied is fanned out, or only its element idx when idx != NOIDX
-    (none if out of range). A final array is kept whole."""
+    """k8saudit's getValuesRecursive: append to x.nodes the values at keys p[ki:] from node.
+    Before each key, an array is fanned out (idx == NOIDX: every element follows the rest of the
+    path; an element where it breaks gives a 0 entry) or replaced by its element idx (nested
+    arrays too: the reference's "the same N for every array met"). An empty key keeps the node
+    (Go's Get()).
+    A final array is kept whole. H_NA when the path breaks outside any fan-out: a missing key, a
+    key applied to a non-object (null included), an index out of range."""
     cdef uint32_t c
     cdef int rc
+    cdef const kkey* k
     while ki < p.n:
         if node and x.doc.nodes[node].kind == J_ARR:
-            if idx != NOIDX:
-                node = _nth(x, node, idx)
-                if node == 0:
-                    return H_OK
-                continue
-            c = jfirst(&x.doc, node)
-            while c:
-                rc = _collect(x, c, p, ki, idx)
-                if rc != 0:
-                    return rc
-                c = jnext(&x.doc, c)
-            return H_OK
-        node = _getk(x, node, _pkey(p, ki))
+            if idx == NOIDX:
+                c = jfirst(&x.doc, node)
+                while c:
+                    rc = _collect(x, c, p, ki, idx)
+                    if rc == H_NA:
+                        rc = _push_node(x, 0)
+                    if rc != 0:
+                        return rc
+                    c = jnext(&x.doc, c)
+                return H_OK
+            node = _nth(x, node, idx)
+            if node == 0:
+                return H_NA
+            continue
+        k = _pkey(p, ki)
+        if k.n:
+            node = _getk(x, node, k)
+            if node == 0:
+                return H_NA
         ki += 1
     return _push_node(x, node)
 
 
 cdef inline int _collect_at(extractor* x, const kpath* p, uint64_t idx) noexcept nogil:
-    """x.nodes = the nodes _collect finds from the event root along p."""
+    """x.nodes = the nodes _collect finds from the event root along p (H_NA: none)."""
     cdef uint32_t ki
     cdef uint32_t n = _from(x, p, &ki)
     x.nnodes = 0
     if n == 0:
-        return _push_node(x, 0)
+        return H_NA
     return _collect(x, n, p, ki, idx)
 
 
@@ -610,14 +624,9 @@ cdef inline int _vopen(extractor* x) noexcept nogil:
 cdef int _grow_vals(extractor* x) noexcept nogil:
     cdef uint32_t cap = x.vals_cap * 2 if x.vals_cap else 64
     cdef size_t* po = <size_t*>realloc(x.offs, cap * sizeof(size_t))
-    cdef const char** pv
     if po == NULL:
         return H_NOMEM
     x.offs = po
-    pv = <const char**>realloc(x.vals, cap * sizeof(const char*))
-    if pv == NULL:
-        return H_NOMEM
-    x.vals = pv
     x.vals_cap = cap
     return H_OK
 
@@ -724,7 +733,7 @@ cdef int h_fanout(extractor* x, const frow* r, const ss_plugin_extract_field* f,
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] and _vtext(x, x.nodes[i]) != 0:
             return H_NOMEM
@@ -732,18 +741,18 @@ cdef int h_fanout(extractor* x, const frow* r, const ss_plugin_extract_field* f,
 
 
 cdef int h_strings(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """Values at p1, fanned out; if any element lacks the value, no value at all.
-    flag 1: the repository part of each value."""
+    """Values at p1, fanned out; if any element lacks the value, failure (k8saudit: wrong type).
+    flag 1: the repository part of each value; flag 2: element 0 only (ka.req.container.*)."""
     cdef uint32_t i
     cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
+    rc = _collect_at(x, &r.p1, 0 if r.flag & 2 else idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0:
             return H_FAIL
     for i in range(x.nnodes):
-        rc = _vrepo(x, x.nodes[i]) if r.flag else _vtext(x, x.nodes[i])
+        rc = _vrepo(x, x.nodes[i]) if r.flag & 1 else _vtext(x, x.nodes[i])
         if rc != 0:
             return rc
     return H_OK
@@ -756,7 +765,7 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0:
             continue
@@ -780,17 +789,15 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
 
 cdef int h_flatten(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """Arrays at p1 (fanned out, index applied), flattened into one value per element;
-    elements lacking the array are skipped; a non-array: failure."""
+    elements lacking the array, or whose value is not an array, are skipped."""
     cdef uint32_t i, c
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
-        if x.nodes[i] == 0:
-            continue
         if _kind(x, x.nodes[i]) != J_ARR:
-            return H_FAIL
+            continue
         c = jfirst(&x.doc, x.nodes[i])
         while c:
             if _vtext(x, c) != 0:
@@ -806,7 +813,7 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
     cdef int rc
     rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0:
             continue
@@ -824,16 +831,13 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
 
 
 cdef int h_any_true(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """"true" if any value at p2 under the node at p1 (fanned out) is JSON true, else "false";
-    no value when p1 is absent."""
-    cdef uint32_t i, base = _at(x, &r.p1)
+    """"true" if any value at p1 (fanned out) is JSON true, else "false" (an empty array
+    included); no value when the path breaks outside the fan-out (e.g. `containers: null`)."""
+    cdef uint32_t i
     cdef int rc
-    if base == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _collect(x, base, &r.p2, 0, NOIDX)
+    rc = _collect_at(x, &r.p1, NOIDX)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if _kind(x, x.nodes[i]) == J_TRUE:
             return _vbytes(x, b"true", 4)
@@ -843,23 +847,23 @@ cdef int h_any_true(extractor* x, const frow* r, const ss_plugin_extract_field* 
 cdef int h_path_match(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """ka.req.volume.hostpath[k]: "true" if a value at p2 under the array at p1 (fanned out,
     index applied: Falco <= 0.43 passes index 0 for key arguments, 0.44 UINT64_MAX = all) equals
-    k, or starts with k minus its trailing '*'; else "false". No value when p1 is absent."""
-    cdef uint32_t i, base = _at(x, &r.p1)
+    k, or starts with k minus its trailing '*'; else "false". No value when the path breaks
+    outside the fan-out (no volumes, `volumes: null`, an index out of range)."""
+    cdef uint32_t i
     cdef const char* key = f.arg_key
     cdef const char* t
     cdef size_t kl, n = 0
     cdef bint prefix
     cdef int rc
-    if base == 0 or key == NULL:
+    if key == NULL:
         return H_OK
     kl = strlen(key)
     prefix = kl > 0 and key[kl - 1] == b'*'
     if prefix:
         kl -= 1
-    x.nnodes = 0
-    rc = _collect(x, base, &r.p2, 0, idx)
+    rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if x.nodes[i] == 0 or _kind(x, x.nodes[i]) != J_STR:
             continue
@@ -872,16 +876,14 @@ cdef int h_path_match(extractor* x, const frow* r, const ss_plugin_extract_field
 
 
 cdef int h_keys_except(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """For each object of the array at p1 (index: one of them), its keys other than s, in
-    source order (ka.req.pod.volumes.volume_type). Not an array: failure."""
-    cdef uint32_t i, k, v = _at(x, &r.p1)
+    """For each object at p1 (whose last key is empty, so the array at its end is fanned out
+    too; index: one element), its keys other than s, in source order
+    (ka.req.pod.volumes.volume_type). Anything but an object is skipped."""
+    cdef uint32_t i, k
     cdef int rc
-    if v == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _elements(x, v, idx)
+    rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if _kind(x, x.nodes[i]) != J_OBJ:
             continue
@@ -1375,10 +1377,11 @@ cdef int _build_table() except -1:
     _row(KA_REQ_POD_CONTAINERS_COMMAND, h_join, b"requestObject|spec|containers|command")
     _row(KA_REQ_POD_CONTAINERS_NAME, h_strings, b"requestObject|spec|containers|name")
     _row(KA_REQ_POD_CONTAINERS_IMAGE, h_strings, b"requestObject|spec|containers|image")
-    _row(KA_REQ_CONTAINER_IMAGE, h_text, b"requestObject|spec|containers|0|image")
+    _row(KA_REQ_CONTAINER_IMAGE, h_strings, b"requestObject|spec|containers|image", NULL, NULL, 2)
     _row(KA_REQ_POD_CONTAINERS_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|containers|image",
          NULL, NULL, 1)
-    _row(KA_REQ_CONTAINER_IMAGE_REPOSITORY, h_text, b"requestObject|spec|containers|0|image", NULL, NULL, 1)
+    _row(KA_REQ_CONTAINER_IMAGE_REPOSITORY, h_strings, b"requestObject|spec|containers|image", NULL,
+         NULL, 3)
     _row(KA_REQ_POD_HOST_IPC, h_text, b"requestObject|spec|hostIPC")
     _row(KA_REQ_POD_HOST_NETWORK, h_text, b"requestObject|spec|hostNetwork")
     _row(KA_REQ_CONTAINER_HOST_NETWORK, h_text, b"requestObject|spec|hostNetwork")
@@ -1386,8 +1389,8 @@ cdef int _build_table() except -1:
     _row(KA_REQ_POD_CONTAINERS_HOST_PORT, h_host_port, b"requestObject|spec|containers|ports")
     _row(KA_REQ_POD_CONTAINERS_PRIVILEGED, h_fanout,
          b"requestObject|spec|containers|securityContext|privileged")
-    _row(KA_REQ_CONTAINER_PRIVILEGED, h_any_true, b"requestObject|spec|containers",
-         b"securityContext|privileged")
+    _row(KA_REQ_CONTAINER_PRIVILEGED, h_any_true,
+         b"requestObject|spec|containers|securityContext|privileged")
     _row(KA_REQ_POD_CONTAINERS_ALLOW_PRIVILEGE_ESCALATION, h_fanout,
          b"requestObject|spec|containers|securityContext|allowPrivilegeEscalation")
     _row(KA_REQ_POD_CONTAINERS_READ_ONLY_FS, h_fanout,
@@ -1416,9 +1419,9 @@ cdef int _build_table() except -1:
     _row(KA_REQ_SERVICE_TYPE, h_text, b"requestObject|spec|type")
     _row(KA_REQ_SERVICE_PORTS, h_fanout, b"requestObject|spec|ports")
     _row(KA_REQ_POD_VOLUMES_HOSTPATH, h_fanout, b"requestObject|spec|volumes|hostPath|path")
-    _row(KA_REQ_VOLUME_HOSTPATH, h_path_match, b"requestObject|spec|volumes", b"hostPath|path")
+    _row(KA_REQ_VOLUME_HOSTPATH, h_path_match, b"requestObject|spec|volumes|hostPath|path")
     _row(KA_REQ_POD_VOLUMES_FLEXVOLUME_DRIVER, h_fanout, b"requestObject|spec|volumes|flexVolume|driver")
-    _row(KA_REQ_POD_VOLUMES_VOLUME_TYPE, h_keys_except, b"requestObject|spec|volumes", NULL, b"name")
+    _row(KA_REQ_POD_VOLUMES_VOLUME_TYPE, h_keys_except, b"requestObject|spec|volumes|", NULL, b"name")
     _row(KA_RESP_NAME, h_text, b"responseObject|metadata|name")
     _row(KA_RESPONSE_CODE, h_text, b"responseStatus|code")
     _row(KA_RESPONSE_REASON, h_text, b"responseStatus|reason")
@@ -1483,8 +1486,9 @@ if NANCH > sizeof((<extractor*>NULL).anch) // sizeof(uint32_t):
     raise ImportError("k8saudit_ovh._extract: extractor.anch is too small")
 _build_anchors()
 _build_table()
-if K8S_NUM_FIELDS != NFIELDS:
-    raise ImportError("k8saudit_ovh._extract: field table size %d != %d" % (NFIELDS, K8S_NUM_FIELDS))
+if K8S_NUM_FIELDS != NFIELDS or NFIELDS > MAX_FIELD_IDS:
+    raise ImportError("k8saudit_ovh._extract: field table size %d != %d (at most %d)"
+                      % (NFIELDS, K8S_NUM_FIELDS, MAX_FIELD_IDS))
 for _i in range(NFIELDS):
     if TABLE[_i].fn == NULL:
         raise ImportError("k8saudit_ovh._extract: no handler for field %s"
@@ -1495,6 +1499,8 @@ for _i in range(NFIELDS):
 
 cdef int extractor_init(extractor* x) noexcept nogil:
     memset(x, 0, sizeof(extractor))
+    x.arena.pinned = True
+    x.results.pinned = True
     if jdoc_init(&x.doc) != 0:
         return -1
     return 0
@@ -1504,9 +1510,9 @@ cdef void extractor_free(extractor* x) noexcept nogil:
     jdoc_free(&x.doc)
     sbuf_free(&x.arena)
     sbuf_free(&x.scratch)
+    sbuf_free(&x.results)
     free(x.offs)
-    free(x.vals)
-    free(x.fstart)
+    free(x.answers)
     free(x.nodes)
     memset(x, 0, sizeof(extractor))
 
@@ -1576,6 +1582,7 @@ cdef int _reload(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
     x.evtnum = evt.evtnum
     x.evtlen = plen
     x.root = 0
+    _forget_answers(x)
     payload = e + PAYLOAD_OFFSET
     # k8saudit only decodes payloads starting with '{' or '['.
     if plen == 0 or (payload[0] != b'{' and payload[0] != b'['):
@@ -1591,11 +1598,76 @@ cdef int _reload(extractor* x, const ss_plugin_event_input* evt) noexcept nogil:
     return 0
 
 
-cdef inline ss_plugin_rc _extract_one(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
-    """Append the values of one field (the event is loaded); res_len = their count."""
-    cdef uint32_t n0 = x.nvals
-    cdef size_t a0 = x.arena.len
+cdef inline void _forget_answers(extractor* x) noexcept nogil:
+    """A new event: every pointer handed out so far may be reused."""
+    if x.nanswers:
+        memset(x.first_answer, 0, sizeof(x.first_answer))
+        x.nanswers = 0
+    x.arena.len = 0
+    x.results.len = 0
+    if x.arena.old != NULL:
+        sbuf_drop_old(&x.arena)
+    if x.results.old != NULL:
+        sbuf_drop_old(&x.results)
+
+
+cdef inline bint _same_request(const answer* a, const ss_plugin_extract_field* f) noexcept nogil:
+    if a.arg_present != (f.arg_present != 0) or a.arg_index != f.arg_index:
+        return False
+    if a.arg_key == NULL or f.arg_key == NULL:
+        return a.arg_key == f.arg_key
+    return strcmp(a.arg_key, f.arg_key) == 0
+
+
+cdef int _remember(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
+    """Hand the field's values (just built in the arena) to the host and record the answer.
+    0, or -1 when out of memory."""
+    cdef uint32_t i, n = x.nvals
+    cdef size_t key_at = 0
+    cdef const char** res
+    cdef answer* a
+    cdef answer* grown
+    cdef uint32_t cap
+    if x.nanswers == x.answers_cap:
+        cap = x.answers_cap * 2 if x.answers_cap else 64
+        grown = <answer*>realloc(x.answers, cap * sizeof(answer))
+        if grown == NULL:
+            return -1
+        x.answers = grown
+        x.answers_cap = cap
+    if f.arg_key != NULL:
+        key_at = x.arena.len
+        if sbuf_append(&x.arena, f.arg_key, strlen(f.arg_key) + 1) != 0:
+            return -1
+    if sbuf_reserve(&x.results, n * sizeof(const char*)) != 0:
+        return -1
+    # only now, the arena having stopped growing for this field, are its pointers final
+    res = <const char**>(x.results.p + x.results.len)
+    x.results.len += n * sizeof(const char*)
+    for i in range(n):
+        res[i] = x.arena.p + x.offs[i]
+    a = &x.answers[x.nanswers]
+    a.arg_present = f.arg_present != 0
+    a.arg_index = f.arg_index
+    a.arg_key = x.arena.p + key_at if f.arg_key != NULL else NULL
+    a.res = res
+    a.res_len = n
+    a.next = x.first_answer[f.field_id]
+    x.nanswers += 1
+    x.first_answer[f.field_id] = x.nanswers
+    f.res.str = res
+    f.res_len = n
+    return 0
+
+
+cdef ss_plugin_rc _answer(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
+    """The values of one field of the loaded event: the earlier answer to the same request, or a
+    new one that stays valid for the rest of the event. Fields without a value and failures are
+    not recorded: they hold no memory, asking again recomputes them."""
+    cdef uint32_t k
+    cdef const answer* a
     cdef const frow* r
+    cdef size_t a0 = x.arena.len
     cdef int hr
     f.res_len = 0
     if x.root == 0:
@@ -1603,61 +1675,42 @@ cdef inline ss_plugin_rc _extract_one(extractor* x, ss_plugin_extract_field* f) 
     if f.field_id >= NFIELDS:
         x.last_error = b"unknown field id"
         return SS_PLUGIN_FAILURE
+    k = x.first_answer[f.field_id]
+    while k:
+        a = &x.answers[k - 1]
+        if _same_request(a, f):
+            f.res_len = a.res_len
+            f.res.str = a.res
+            return SS_PLUGIN_SUCCESS
+        k = a.next
     r = &TABLE[f.field_id]
+    x.nvals = 0
     hr = r.fn(x, r, f, f.arg_index if f.arg_present else NOIDX)
     if hr != H_OK:
-        x.nvals = n0
         x.arena.len = a0
         x.last_error = b"wrong JSON type for the field" if hr == H_FAIL else b"out of memory"
         return SS_PLUGIN_FAILURE
-    f.res_len = x.nvals - n0
+    if x.nvals == 0:
+        return SS_PLUGIN_SUCCESS
+    if _remember(x, f) != 0:
+        x.arena.len = a0
+        f.res_len = 0
+        x.last_error = b"out of memory"
+        return SS_PLUGIN_FAILURE
     return SS_PLUGIN_SUCCESS
 
 
 cdef ss_plugin_rc extract_fields(extractor* x, const ss_plugin_event_input* evt,
                                  const ss_plugin_field_extract_input* req) noexcept nogil:
-    cdef uint32_t i, nf = req.num_fields
-    cdef ss_plugin_extract_field* f
+    cdef uint32_t i
     cdef ss_plugin_rc rc = SS_PLUGIN_SUCCESS
-    cdef uint32_t* fs
-    x.arena.len = 0
-    x.nvals = 0
-    if nf == 1:
-        # what Falco always asks: one field
-        f = req.fields
-        if _load(x, evt) != 0:
-            f.res_len = 0
-            return SS_PLUGIN_FAILURE
-        rc = _extract_one(x, f)
-        if f.res_len:
-            for i in range(x.nvals):
-                x.vals[i] = x.arena.p + x.offs[i]
-            f.res.str = x.vals
-        return rc
-    if nf > x.fstart_cap:
-        fs = <uint32_t*>realloc(x.fstart, nf * sizeof(uint32_t))
-        if fs == NULL:
-            nf = 0
-        else:
-            x.fstart = fs
-            x.fstart_cap = nf
-    if nf != req.num_fields or _load(x, evt) != 0:
+    if _load(x, evt) != 0:
         for i in range(req.num_fields):
             req.fields[i].res_len = 0
-        if nf != req.num_fields:
-            x.last_error = b"out of memory"
         return SS_PLUGIN_FAILURE
-    for i in range(nf):
-        x.fstart[i] = x.nvals
-        if _extract_one(x, &req.fields[i]) != SS_PLUGIN_SUCCESS:
+    for i in range(req.num_fields):
+        if _answer(x, &req.fields[i]) != SS_PLUGIN_SUCCESS:
             rc = SS_PLUGIN_FAILURE
-    # The arena may have moved while growing: pointers are set only now.
-    for i in range(x.nvals):
-        x.vals[i] = x.arena.p + x.offs[i]
-    for i in range(nf):
-        f = &req.fields[i]
-        if f.res_len:
-            f.res.str = &x.vals[x.fstart[i]]
     return rc
 
 # ---------------------------------------------------------------------------------------------

@@ -399,6 +399,8 @@ cdef class Index:
         out.p = NULL
         out.len = 0
         out.cap = 0
+        out.old = NULL
+        out.pinned = False
         try:
             if jappend_text(&self.d, node, &out) != 0:
                 return None

@@ -10,11 +10,14 @@
  *   falco_host LIB replay  [--config JSON] [--open PARAMS] [--field SPEC]... [--fields-file F]
  *                          [--cycles N] [--reload] [--max-events N] [--quiet] [--to-string]
  *                          [--metrics-thread] [--max-seconds S] [--arg-default max|zero]
- *                          [--expect-init-fail] [--expect-open-fail]
+ *                          [--expect-init-fail] [--expect-open-fail] [--hold]
  *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
- *                          [--arg-default max|zero] [--threads K] [--repeat R]
+ *                          [--arg-default max|zero] [--threads K] [--repeat R] [--hold]
  *   falco_host LIB bench   --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--iterations R]
+ *
+ * --hold extracts every field of an event before reading any result, as libsinsp's extraction
+ * cache does (see extract_event).
  *
  * Exit codes: 0 success; 1 contract violation (message "falco_host: ERROR: ..." on stderr);
  * 2 init failed; 3 open failed; 64 usage error.
@@ -1176,24 +1179,32 @@ static void build_specs(const plugin* p, const strlist* texts, uint64_t arg_defa
     }
 }
 
-/* Per-thread extraction context: exactly-sized heap structs, as a 3.0 host passes them. */
+/* Per-thread extraction context: exactly-sized heap structs, as a 3.0 host passes them, and one
+ * field struct per spec (libsinsp's filterchecks each own theirs and keep its result). */
 typedef struct extractor {
     ss_plugin_field_extract_input* in;
-    ss_plugin_extract_field* f;
+    ss_plugin_extract_field* f;      /* nspecs entries */
+    ss_plugin_rc* rc;                /* nspecs entries: the last call's result per spec */
     ss_plugin_event_input* ei;
+    size_t nspecs;
+    int hold;                        /* --hold: libsinsp's reading order, see extract_event */
 } extractor;
 
-static void extractor_init(extractor* x)
+static void extractor_init(extractor* x, size_t nspecs, int hold)
 {
     x->in = xcalloc(1, sizeof *x->in);
-    x->f = xcalloc(1, sizeof *x->f);
+    x->f = xcalloc(nspecs ? nspecs : 1, sizeof *x->f);
+    x->rc = xcalloc(nspecs ? nspecs : 1, sizeof *x->rc);
     x->ei = xcalloc(1, sizeof *x->ei);
+    x->nspecs = nspecs;
+    x->hold = hold;
 }
 
 static void extractor_free(extractor* x)
 {
     free(x->in);
     free(x->f);
+    free(x->rc);
     free(x->ei);
 }
 
@@ -1236,19 +1247,16 @@ static void sb_value(sbuf* b, const fspec* sp, const ss_plugin_extract_field* f,
     }
 }
 
-/*
- * One extract_fields call for one field, exactly as libsinsp makes it (num_fields 1).
- * Appends `"spec":[values]` (with a leading ',' if *first is 0) when there are values.
- */
-/* One field request, as libsinsp builds it (num_fields is always 1). */
-static void build_request(extractor* x, const ss_plugin_event* evt, uint64_t evtnum,
-                          const char* evtsrc, const fspec* sp)
+/* One field request, as libsinsp builds it (num_fields is always 1), in the spec's own struct. */
+static ss_plugin_extract_field* build_request(extractor* x, const ss_plugin_event* evt,
+                                              uint64_t evtnum, const char* evtsrc, size_t k,
+                                              const fspec* sp)
 {
     ss_plugin_event_input* ei = x->ei;
     ei->evt = evt;
     ei->evtnum = evtnum;
     ei->evtsrc = evtsrc;
-    ss_plugin_extract_field* f = x->f;
+    ss_plugin_extract_field* f = &x->f[k];
     memset(f, 0, sizeof *f);
     f->field_id = (uint32_t)sp->field_id;
     f->field = sp->name;
@@ -1263,18 +1271,19 @@ static void build_request(extractor* x, const ss_plugin_event* evt, uint64_t evt
     in->get_owner_last_error = host_owner_last_error;
     in->num_fields = 1;
     in->fields = f;
+    return f;
 }
 
-static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_plugin_event* evt,
-                        uint64_t evtnum, const char* evtsrc, const fspec* sp, sbuf* out,
-                        int* first)
+/* One extract_fields call for spec k, with the contract checks; the result stays in x->f[k]. */
+static void extract_call(const plugin* p, ss_plugin_t* s, extractor* x, const ss_plugin_event* evt,
+                         uint64_t evtnum, const char* evtsrc, size_t k, const fspec* sp)
 {
-    build_request(x, evt, evtnum, evtsrc, sp);
+    ss_plugin_extract_field* f = build_request(x, evt, evtnum, evtsrc, k, sp);
     ss_plugin_event_input* ei = x->ei;
-    ss_plugin_extract_field* f = x->f;
     ss_plugin_field_extract_input* in = x->in;
 
     ss_plugin_rc rc = p->extract_fields(s, ei, in);
+    x->rc[k] = rc;
 
     if (ei->evt != evt || ei->evtnum != evtnum || ei->evtsrc != evtsrc)
         die("extract_fields(%s) modified the event input", sp->spec);
@@ -1286,12 +1295,20 @@ static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_
         f->flist != (ss_plugin_bool)sp->def->is_list ||
         f->arg_present != (ss_plugin_bool)sp->arg_present)
         die("extract_fields(%s) modified the input members of the field", sp->spec);
-
-    if (rc != SS_PLUGIN_SUCCESS || f->res_len == 0) return; /* "no value", as libsinsp */
+    if (rc != SS_PLUGIN_SUCCESS) return;
     if (!sp->def->is_list && f->res_len > 1)
         die("extract_fields(%s): %" PRIu64 " values for a non-list field", sp->spec, f->res_len);
     if (f->res_len > 100000000u)
         die("extract_fields(%s): absurd res_len %" PRIu64, sp->spec, f->res_len);
+}
+
+/* Appends `"spec":[values]` of spec k's result, read through the pointers the plugin returned
+ * (with a leading ',' if *first is 0), when there are values: a failure is "no value", as in
+ * libsinsp. */
+static void sb_result(sbuf* out, const extractor* x, size_t k, const fspec* sp, int* first)
+{
+    const ss_plugin_extract_field* f = &x->f[k];
+    if (x->rc[k] != SS_PLUGIN_SUCCESS || f->res_len == 0) return;
     if (!*first) sb_putc(out, ',');
     *first = 0;
     sb_json_str(out, sp->spec);
@@ -1303,14 +1320,83 @@ static void extract_one(const plugin* p, ss_plugin_t* s, extractor* x, const ss_
     sb_putc(out, ']');
 }
 
-/* The benchmark's variant of extract_one: the same request, and afterwards only what libsinsp
- * does with a result (strlen of each string), so that the host's JSON output is not timed. */
+/* The result of spec k as JSON values text (empty when none), read now. */
+static void sb_result_now(sbuf* b, const extractor* x, size_t k, const fspec* sp)
+{
+    int first = 1;
+    sb_clear(b);
+    sb_result(b, x, k, sp, &first);
+}
+
+/*
+ * Every spec of one event, appended to out as `"spec":[values],...`.
+ * Default: each result is read right after its own call. --hold reads the way libsinsp's
+ * extraction cache does: all specs are extracted first, each result kept as the plugin returned
+ * it (pointers only, plus a snapshot of what it read right after its call); then every spec is
+ * asked again in reverse order, so each field is asked twice with other fields in between; only
+ * then is every first result read through its original pointers. It must still read what it read
+ * right after its call, and so must the second answer. A plugin whose values do not live as long
+ * as the event fails here.
+ */
+static void extract_event(const plugin* p, ss_plugin_t* s, extractor* x, const ss_plugin_event* evt,
+                          uint64_t evtnum, const spec_list* specs, sbuf* out)
+{
+    int first = 1;
+    if (!x->hold) {
+        for (size_t k = 0; k < specs->n; k++) {
+            extract_call(p, s, x, evt, evtnum, p->event_source, k, &specs->v[k]);
+            sb_result(out, x, k, &specs->v[k], &first);
+        }
+        return;
+    }
+    size_t n = specs->n;
+    ss_plugin_extract_field* kept = xcalloc(n ? n : 1, sizeof *kept);
+    ss_plugin_rc* kept_rc = xcalloc(n ? n : 1, sizeof *kept_rc);
+    size_t* snap_at = xcalloc(n + 1, sizeof *snap_at);
+    sbuf snaps = {0}, now = {0};
+    sb_reserve(&snaps, 0); /* never NULL: memcmp must not see a NULL pointer, even for 0 bytes */
+    sb_reserve(&now, 0);
+    for (size_t k = 0; k < n; k++) {
+        extract_call(p, s, x, evt, evtnum, p->event_source, k, &specs->v[k]);
+        sb_result_now(&now, x, k, &specs->v[k]);
+        snap_at[k] = snaps.n;
+        sb_putn(&snaps, now.p, now.n);
+    }
+    snap_at[n] = snaps.n;
+    memcpy(kept, x->f, n * sizeof *kept);
+    memcpy(kept_rc, x->rc, n * sizeof *kept_rc);
+    for (size_t k = n; k-- > 0;)
+        extract_call(p, s, x, evt, evtnum, p->event_source, k, &specs->v[k]);
+    for (size_t k = 0; k < n; k++) {
+        const char* snap = snaps.p + snap_at[k];
+        size_t snap_n = snap_at[k + 1] - snap_at[k];
+        sb_result_now(&now, x, k, &specs->v[k]);
+        if (now.n != snap_n || memcmp(now.p, snap, snap_n) != 0)
+            die("extract_fields(%s) on event %" PRIu64 ": asked again after other fields, it "
+                "gives other values than the first time (read after other extractions)", specs->v[k].spec, evtnum);
+        x->f[k] = kept[k];
+        x->rc[k] = kept_rc[k];
+        sb_result_now(&now, x, k, &specs->v[k]);
+        if (now.n != snap_n || memcmp(now.p, snap, snap_n) != 0)
+            die("extract_fields(%s) on event %" PRIu64 ": its values changed after other "
+                "extractions of the same event (the host still holds the returned pointers)",
+                specs->v[k].spec, evtnum);
+        sb_result(out, x, k, &specs->v[k], &first);
+    }
+    sb_free(&snaps);
+    sb_free(&now);
+    free(snap_at);
+    free(kept);
+    free(kept_rc);
+}
+
+/* The benchmark's variant: the same request, and afterwards only what libsinsp does with a
+ * result (strlen of each string), so that the host's JSON output is not timed. */
 static size_t extract_bench_one(const plugin* p, ss_plugin_t* s, extractor* x,
                                 const ss_plugin_event* evt, uint64_t evtnum, const char* evtsrc,
-                                const fspec* sp)
+                                size_t k, const fspec* sp)
 {
-    build_request(x, evt, evtnum, evtsrc, sp);
-    ss_plugin_extract_field* f = x->f;
+    ss_plugin_extract_field* f = build_request(x, evt, evtnum, evtsrc, k, sp);
     if (p->extract_fields(s, x->ei, x->in) != SS_PLUGIN_SUCCESS) return 0;
     size_t total = 0;
     if (sp->def->ftype == FTYPE_STRING)
@@ -1416,6 +1502,7 @@ typedef struct options {
     long threads;
     long repeat;
     long iterations;
+    int hold;
 } options;
 
 static long parse_long(const char* opt, const char* v, long min)
@@ -1497,6 +1584,8 @@ static void parse_options(int argc, char** argv, int start, options* o)
         } else if (strcmp(a, "--repeat") == 0) {
             NEED_VALUE();
             o->repeat = parse_long(a, argv[++i], 1);
+        } else if (strcmp(a, "--hold") == 0) {
+            o->hold = 1;
         } else if (strcmp(a, "--iterations") == 0) {
             NEED_VALUE();
             o->iterations = parse_long(a, argv[++i], 1);
@@ -1784,7 +1873,7 @@ static int cmd_replay(const char* path, const options* o)
         }
 
         extractor x;
-        extractor_init(&x);
+        extractor_init(&x, specs.n, o->hold);
         sbuf line = {0};
         uint64_t counter = 0;
         unsigned long timeouts = 0;
@@ -1860,9 +1949,7 @@ static int cmd_replay(const char* path, const options* o)
                     }
                 }
                 sb_puts(&line, ",\"values\":{");
-                int first = 1;
-                for (size_t k = 0; k < specs.n; k++)
-                    extract_one(&p, s, &x, ev, evtnum, p.event_source, &specs.v[k], &line, &first);
+                extract_event(&p, s, &x, ev, evtnum, &specs, &line);
                 sb_puts(&line, "}}\n");
                 if (!o->quiet) out_sbuf(&line);
                 if (o->max_events >= 0 && counter >= (uint64_t)o->max_events) {
@@ -1981,6 +2068,7 @@ typedef struct worker {
     const event_set* es;
     const spec_list* specs;
     long repeat;
+    int hold;
     sbuf out;
 } worker;
 
@@ -1989,10 +2077,7 @@ static void extract_pass(const plugin* p, ss_plugin_t* s, extractor* x, const ev
 {
     for (size_t i = 0; i < es->n; i++) {
         sb_printf(out, "{\"event\":%zu,\"values\":{", i + 1);
-        int first = 1;
-        for (size_t k = 0; k < specs->n; k++)
-            extract_one(p, s, x, (const ss_plugin_event*)es->evt[i], (uint64_t)(i + 1),
-                        p->event_source, &specs->v[k], out, &first);
+        extract_event(p, s, x, (const ss_plugin_event*)es->evt[i], (uint64_t)(i + 1), specs, out);
         sb_puts(out, "}}\n");
     }
 }
@@ -2001,7 +2086,7 @@ static void* worker_main(void* arg)
 {
     worker* w = arg;
     extractor x;
-    extractor_init(&x);
+    extractor_init(&x, w->specs->n, w->hold);
     extract_pass(w->p, w->s, &x, w->es, w->specs, &w->out);
     sbuf again = {0};
     for (long r = 1; r < w->repeat; r++) {
@@ -2057,6 +2142,7 @@ static int cmd_extract(const char* path, const options* o)
         w[i].es = &es;
         w[i].specs = &specs;
         w[i].repeat = o->repeat;
+        w[i].hold = o->hold;
     }
     if (k == 1) {
         worker_main(&w[0]);
@@ -2095,7 +2181,7 @@ static int cmd_bench(const char* path, const options* o)
     load_workload(path, o, "bench", &p, &specs, &es);
     ss_plugin_t* s = init_or_exit(&p, o->config);
     extractor x;
-    extractor_init(&x);
+    extractor_init(&x, specs.n, 0);
     uint64_t evtnum = 0, calls = 0, bytes = 0;
     size_t nchunks = (es.n + BENCH_CHUNK - 1) / BENCH_CHUNK;
     double* best = xcalloc(nchunks ? nchunks : 1, sizeof(double));
@@ -2108,7 +2194,7 @@ static int cmd_bench(const char* path, const options* o)
             ++evtnum; /* a new event number per delivered event, as sinsp numbers them */
             for (size_t k = 0; k < specs.n; k++) {
                 bytes += extract_bench_one(&p, s, &x, (const ss_plugin_event*)es.evt[i], evtnum,
-                                           p.event_source, &specs.v[k]);
+                                           p.event_source, k, &specs.v[k]);
                 calls++;
             }
             if ((i + 1) % BENCH_CHUNK == 0 || i + 1 == es.n) {
