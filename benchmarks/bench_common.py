@@ -8,6 +8,8 @@ simdjson's DOM parse in C++ (parse_baseline.cpp, another process) and pysimdjson
 Python loop; guards.py compares them."""
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +51,19 @@ def simdjson_parse_ns(payloads: list[bytes], iterations: int = 1, parser=None) -
     return time.perf_counter_ns() - t0
 
 
+@contextlib.contextmanager
+def one_cpu():
+    """The measuring thread, and the processes it starts meanwhile, on one CPU: a ratio
+    between two loops means something only if both ran on the same core (on a VM, one vCPU
+    can be slowed for seconds by its host's neighbours while the other is not)."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 # Events per timed chunk: a chunk takes 10-100 us, short enough that most runs of it are not
 # preempted on a loaded 2-core machine; the fastest of the rounds is kept per chunk.
 CHUNK = 32
@@ -77,14 +92,15 @@ def measure(payloads: list[bytes], rule_specs: list[str], all_specs: list[str] |
 
     dom = float("inf")
 
-    x.bench(payloads, rule_specs, 1)        # warm up: buffers reach their size
-    for _ in range(rounds):
-        for name, fn in loops.items():
-            b = best[name]
-            for i, c in enumerate(chunks):
-                b[i] = min(b[i], fn(c))
-        if dom_parse:
-            dom = min(dom, dom_parse())
+    with one_cpu():
+        x.bench(payloads, rule_specs, 1)        # warm up: buffers reach their size
+        for _ in range(rounds):
+            for name, fn in loops.items():
+                b = best[name]
+                for i, c in enumerate(chunks):
+                    b[i] = min(b[i], fn(c))
+            if dom_parse:
+                dom = min(dom, dom_parse())
     out = {"events": len(payloads), "payload_bytes_avg": sum(map(len, payloads)) / len(payloads),
            "rule_specs": len(rule_specs), "all_specs": len(all_specs or ())}
     ns_event = {name: sum(b) / len(payloads) for name, b in best.items()}

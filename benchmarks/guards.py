@@ -8,9 +8,11 @@ with our code: a slower parser would make extraction look cheaper.
 Floors are 0.75x the speed measured on the 2-core CI machine (a busy loop on the other core,
 other builds running). The timed loops hold fixed per-call work besides extraction (the
 request, the parse cache check, the host's strlen of every value), so when extract_fields takes
-twice as long the loops take 1.5-1.9x as long: a floor at 0.6x would let most of that through.
-These native-against-native ratios spread by +-2.5% between runs (each loop timed as the
-fastest run of every 32-event chunk), so 0.75x still leaves ten times that spread.
+twice as long the loops take 1.4-1.9x as long: a floor at 0.6x would let most of that through.
+These native-against-native ratios spread by +-3% between runs (each loop timed as the
+fastest run of every 32-event chunk, both sides on one CPU), so 0.75x leaves eight times that
+spread; a guard below its floor is measured again (best of 3) before it fails, which a slower
+code never passes and a machine disturbed for a whole measurement does.
 
 pysimdjson's Parser.parse, timed from a Python loop, is the second baseline. Its ratios to
 native code move by +-15% between runs (the interpreter's loop), too much for a floor at 0.6x
@@ -39,41 +41,57 @@ class Guard:
     def speed(self, ns: dict) -> float:
         return ns[self.baseline] / ns[self.ours]
 
-    def failure(self, ns: dict) -> str | None:
-        s = self.speed(ns)
-        if s >= self.floor:
+    def failure(self, speed: float) -> str | None:
+        if speed >= self.floor:
             return None
         return ("%s: %s runs at %.3fx the speed of %s, below the floor %.3f (measured %.3f): "
                 "%.1fx slower than when the floor was set"
-                % (self.name, self.ours, s, self.baseline, self.floor, self.measured,
-                   self.measured / s))
+                % (self.name, self.ours, speed, self.baseline, self.floor, self.measured,
+                   self.measured / speed))
 
 
-# Measured 2026-11-29 on the CI machine (AMD EPYC, 2 vCPUs), 24 runs with one or both cores
-# kept busy by another process: ranges in the comments.
+# Measured 2026-11-29 on the CI machine (AMD EPYC, 2 vCPUs) after issue 12 (pinned value
+# buffers), 14 runs with one core kept busy by another process: ranges in the comments.
 EXTENSION = (
-    # our JSON index alone (simdjson stage 1 + our spans): 0.718-0.758
-    Guard("parse", "parse_only", measured=0.74),
-    # the 33 fields of the official rules, parse included (Falco's path): 0.348-0.362
-    Guard("rule_fields", "rule_fields", measured=0.357),
+    # our JSON index alone (simdjson stage 1 + our spans): 0.698-0.748
+    Guard("parse", "parse_only", measured=0.735),
+    # the 33 fields of the official rules, parse included (Falco's path): 0.324-0.346
+    Guard("rule_fields", "rule_fields", measured=0.338),
     # every spec of fields.txt: mostly extraction after the parse, so it catches a slower
-    # extraction that the parse hides in the rule-field loop: 0.093-0.098
-    Guard("all_fields", "all_fields", measured=0.096),
+    # extraction that the parse hides in the rule-field loop: 0.097-0.100 (0.070 once, in a
+    # run before the measurement was pinned to one CPU)
+    Guard("all_fields", "all_fields", measured=0.099),
 )
 
 # The library driven by tests/host/falco_host.c `bench`, a process without Python.
 C_HOST = (
-    Guard("c_host_rule_fields", "rule_fields", measured=0.298),   # 0.291-0.301
-    Guard("c_host_all_specs", "all_specs", measured=0.060),       # 0.059-0.061
+    Guard("c_host_rule_fields", "rule_fields", measured=0.268),   # 0.258-0.274
+    Guard("c_host_all_specs", "all_specs", measured=0.058),       # 0.057-0.059
 )
 
-# pysimdjson parse / simdjson C++ DOM parse, in ns per event: 1.40-1.89.
-BASELINES_MEASURED = 1.62
+# pysimdjson parse / simdjson C++ DOM parse, in ns per event: 1.56-1.88 (2.3 once).
+BASELINES_MEASURED = 1.7
 BASELINES_BAND = 0.6
 
 
-def failures(guards, ns: dict) -> list[str]:
-    return [msg for msg in (g.failure(ns) for g in guards) if msg]
+def best_speeds(guards, measure, attempts: int = 3) -> tuple[dict, dict]:
+    """({guard name: speed}, last ns/event) from up to `attempts` calls of measure() (each
+    returns {loop: ns per event}), keeping each guard's best speed; stops once all pass.
+    A slowdown in the code fails every attempt; a machine that stays disturbed for a whole
+    measurement (a neighbour hammering the core for seconds) fails one."""
+    best: dict = {}
+    ns: dict = {}
+    for _ in range(attempts):
+        ns = measure()
+        for g in guards:
+            best[g.name] = max(best.get(g.name, 0.0), g.speed(ns))
+        if not failures(guards, best):
+            break
+    return best, ns
+
+
+def failures(guards, speeds: dict) -> list[str]:
+    return [msg for msg in (g.failure(speeds[g.name]) for g in guards) if msg]
 
 
 def baseline_failure(ns: dict) -> str | None:
@@ -86,6 +104,6 @@ def baseline_failure(ns: dict) -> str | None:
             "(measured %.2f): one of the yardsticks changed" % (r, lo, hi, BASELINES_MEASURED))
 
 
-def report(guards, ns: dict) -> str:
+def report(guards, speeds: dict) -> str:
     return "\n".join("  %-20s speed %.3f  (floor %.3f, measured %.3f)"
-                     % (g.name, g.speed(ns), g.floor, g.measured) for g in guards)
+                     % (g.name, speeds[g.name], g.floor, g.measured) for g in guards)

@@ -61,11 +61,16 @@ def test_extract_all_fields(benchmark, extractor, payloads):
 
 def test_throughput_guards(payloads, native):
     _, dom = native
-    m = bench_common.measure(payloads, bench_common.load_rule_specs(), bench_common.load_all_specs(),
-                             dom_parse=lambda: c_host_bench.dom_parse_ns(dom))
-    ns = bench_common.ns_per_event(m)
+    last = {}
+
+    def measure():
+        last["m"] = bench_common.measure(payloads, bench_common.load_rule_specs(),
+                                         bench_common.load_all_specs(),
+                                         dom_parse=lambda: c_host_bench.dom_parse_ns(dom))
+        return bench_common.ns_per_event(last["m"])
+    speeds, ns = guards.best_speeds(guards.EXTENSION, measure)
     print()
-    print(bench_common.format_report(m))
-    print(guards.report(guards.EXTENSION, ns))
-    assert guards.failures(guards.EXTENSION, ns) == []
+    print(bench_common.format_report(last["m"]))
+    print(guards.report(guards.EXTENSION, speeds))
+    assert guards.failures(guards.EXTENSION, speeds) == []
     assert guards.baseline_failure(ns) is None
