@@ -13,6 +13,12 @@ import guards
 
 pytestmark = pytest.mark.skipif(not bench_common.available(), reason="conformance events not found")
 
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory):
+    """(falco_host, parse_baseline): the baseline of the guards is simdjson's C++ DOM parse."""
+    return c_host_bench.build(tmp_path_factory.mktemp("native"))
+
 ITERATIONS = 5
 
 
