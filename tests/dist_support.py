@@ -71,21 +71,26 @@ def require_events() -> Path:
     return EVENTS
 
 
+_BUILT: Dict[str, Path] = {}
+
+
 def build_artifact(out: Path):
-    """Builds the artifact from the k8saudit-ovh installed in this Python (Debian's libpython
-    path and home=/usr, the defaults)."""
+    """The artifact built from the k8saudit-ovh installed in this Python (embedding this
+    CPython). Built once per test session; later callers get a copy of its files in ``out``."""
     from k8saudit_ovh_release import artifact
 
-    try:
-        return artifact.build(out)
-    except artifact.ArtifactError as e:
-        pytest.fail(f"artifact build failed: {e}")
-
-
-def require_debian_libpython(art) -> None:
-    if not Path(art.libpython).is_file():
-        pytest.fail(f"{art.libpython} is missing: the artifact targets Debian's CPython "
-                    f"{art.python} (apt-get install libpython{art.python})")
+    first = _BUILT.get("descriptor")
+    if first is None:
+        try:
+            art = artifact.build(out)
+        except artifact.ArtifactError as e:
+            pytest.fail(f"artifact build failed: {e}")
+        _BUILT["descriptor"] = art.path(art.tarball.replace(".tar.gz", ".artifact.json"))
+        return art
+    out.mkdir(parents=True, exist_ok=True)
+    for f in first.parent.iterdir():
+        shutil.copyfile(f, out / f.name)
+    return artifact.Artifact.load(out / first.name)
 
 
 def run_clean(args: Sequence[object], *, extra_env: Dict[str, str] = None, timeout: float = 120,
@@ -119,13 +124,34 @@ def replay_summary(lines: List[dict], err: str, rc: int) -> dict:
     return ends[-1]
 
 
-def python_for(version: str) -> str:
-    """Debian's own interpreter of that version (for an import check of the bundled files)."""
-    exe = f"/usr/bin/python{version}"
-    if not os.path.exists(exe):
-        pytest.fail(f"{exe} is missing (apt-get install python{version})")
-    return exe
-
-
 def this_python_version() -> str:
     return "%d.%d" % sys.version_info[:2]
+
+
+def tail_loopback_ldp(start, n: int, tmp: Path, *, publish: bool = True,
+                      timeout: float = 90) -> Tuple[int, List[dict], str]:
+    """A TLS loopback LDP server (tests/ldp_server.py, a fresh test CA in tmp) and a host
+    process tailing it: ``start(url, ca_pem_path)`` returns that process (a Popen with piped
+    stdout/stderr). Once it connects, ``n`` synthetic events are published (unless ``publish``
+    is false). Returns (returncode, stdout JSON lines, stderr); fails if the token shows."""
+    try:
+        import ldp_server
+    except ImportError as e:
+        pytest.fail(f"tests/ldp_server.py (the loopback LDP server) cannot be imported: {e}")
+    ca, ctx = ldp_server.make_tls(tmp)
+    with ldp_server.LdpServer(ssl_context=ctx) as srv:
+        proc = start(srv.url(host="127.0.0.1"), ca)
+        try:
+            if publish:
+                assert srv.wait_clients(1, timeout=30), "the plugin did not connect"
+                srv.publish(ldp_server.synthetic_events(n))
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        token = srv.token
+    text = out.decode("utf-8", "replace") + err.decode("utf-8", "replace")
+    assert token not in text, "the token leaked"
+    lines = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
+    return proc.returncode, lines, err.decode("utf-8", "replace")

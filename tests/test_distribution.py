@@ -1,28 +1,30 @@
-"""Distribution: the falcoctl plugin artifact (layout, config, reproducibility, safe extraction),
-index.yaml, the Helm values, the Dockerfile and the install documentation stay consistent."""
+"""Distribution: the falcoctl plugin artifact (layout, what it ships, RUNPATHs, size, config,
+reproducibility, safe extraction), index.yaml, the Helm values (stock image, falcoctl installs
+the plugin) and the install documentation stay consistent."""
 from __future__ import annotations
 
 import ctypes
 import io
 import json
 import re
+import subprocess
 import sys
 import sysconfig
 import tarfile
+import zipfile
 from pathlib import PurePosixPath
 
 import pytest
 
 import dist_support as ds
 from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__
-from k8saudit_ovh_release import artifact, oci
+from k8saudit_ovh_release import artifact, layer, oci
 
 REPO = ds.REPO
 VALUES = REPO / "deploy" / "helm" / "values.yaml"
 INDEX = REPO / "index.yaml"
-DOCKERFILE = REPO / "Dockerfile"
 INSTALL_DOC = REPO / "README.md"
-IMAGE_INSTALL = REPO / "scripts" / "image-install.sh"
+INDEX_URL = "https://raw.githubusercontent.com/k8saudit-ovh/k8saudit-ovh/main/index.yaml"
 
 # falcoctl's index Entry (pkg/index/index, reference §5.1)
 ENTRY_MANDATORY = {"name", "type", "registry", "repository"}
@@ -110,7 +112,7 @@ def test_artifact_is_flat_safe_and_reproducible_tar(members, built):
         if len(p.parts) > 1:
             assert str(p.parent) in names[: names.index(m.name)], m.name
     top = {PurePosixPath(n).parts[0] for n in names}
-    assert top == {LIBRARY_NAME, artifact.RUNTIME_SIDECAR, artifact.RUNTIME_DIR}
+    assert top == {LIBRARY_NAME, artifact.RUNTIME_DIR}
     raw = built.path(built.tarball).read_bytes()
     assert raw[:2] == b"\x1f\x8b" and raw[4:8] == b"\0\0\0\0", "gzip header must carry no mtime"
 
@@ -136,24 +138,85 @@ def test_artifact_carries_package_extensions_dependencies_and_bytecode(members):
             assert pyc in names, f"no byte code for {n}"
 
 
-def test_runtime_sidecar_points_inside_the_artifact(members, built):
+def test_artifact_carries_its_cpython_runtime(members, built):
+    names = {m.name for m in members}
+    soname = sysconfig.get_config_var("INSTSONAME")
+    zip_name = "python%d%d.zip" % sys.version_info[:2]
+    assert f"{artifact.LIB_DIR}/{soname}" in names
+    assert f"{artifact.RUNTIME_DIR}/{zip_name}" in names
+    for mod in ("_ssl", "_socket", "_asyncio", "select", "_json"):
+        assert f"{artifact.DYNLOAD_DIR}/{mod}{sysconfig.get_config_var('EXT_SUFFIX')}" in names
+    assert re.search(r"/lib/libssl\.so\.\d+$", "\n".join(names), re.M), "OpenSSL is not bundled"
+    assert f"{artifact.SITE_DIR}/certifi/cacert.pem" in names
     with tarfile.open(built.path(built.tarball), "r:gz") as tar:
-        text = tar.extractfile(artifact.RUNTIME_SIDECAR).read().decode()
         info = json.loads(tar.extractfile(artifact.BUILD_INFO).read())
-    kv = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.partition("=")
-            kv.setdefault(k, []).append(v)
-    assert kv["libpython"] == [built.libpython] and built.libpython.startswith("/")
-    assert re.search(rf"/libpython{re.escape(built.python)}\.so\.1\.0$", built.libpython)
-    assert kv["home"] == ["/usr"]
-    assert kv["path"] == [artifact.SITE_DIR]
-    assert artifact.SITE_DIR in {m.name for m in members}
-    assert set(kv) == {"libpython", "home", "path"}
+        stdlib_zip = tar.extractfile(f"{artifact.RUNTIME_DIR}/{zip_name}").read()
     assert info["python"] == built.python and info["glibc"] == built.glibc
+    assert info["python_version"] == "%d.%d.%d" % sys.version_info[:3]
     assert info["distributions"]["k8saudit-ovh"] == __version__
-    assert "websockets" in info["distributions"]
+    assert {"websockets", "certifi"} <= set(info["distributions"])
+    with zipfile.ZipFile(io.BytesIO(stdlib_zip)) as z:
+        zipped = set(z.namelist())
+    assert all(n.endswith(".pyc") for n in zipped), "the standard library ships as byte code"
+    for mod in ("encodings/__init__.pyc", "encodings/idna.pyc", "asyncio/__init__.pyc",
+                "ssl.pyc", "json/__init__.pyc", "logging/__init__.pyc"):
+        assert mod in zipped, mod
+    for never in ("tkinter/", "unittest/", "idlelib/", "test/", "pydoc", "lib2to3/", "ensurepip/"):
+        assert not [n for n in zipped if n.startswith(never)], f"{never} has no place in Falco"
+
+
+def test_artifact_ships_only_what_runs_in_falco(members):
+    """No operator tools, no release tooling, no test harness, no build-machine state."""
+    names = [m.name for m in members]
+    site_top = {PurePosixPath(n).parts[2] for n in names
+                if n.startswith(artifact.SITE_DIR + "/") and len(PurePosixPath(n).parts) > 2}
+    packages = {t for t in site_top if not t.endswith(".dist-info")}
+    assert packages == {"k8saudit_ovh", "websockets", "certifi"}, packages
+    for bad in (*artifact.NOT_SHIPPED, "tests/", "benchmarks/", "falco_host", "ldp_server",
+                "conftest", "sample-audit", "dist_support", "__editable__", ".pth"):
+        hits = [n for n in names if bad in n]
+        assert not hits, f"{bad!r} must not be in the artifact: {hits[:5]}"
+    assert not [n for n in names if n.endswith(("/RECORD", "/direct_url.json", "/INSTALLER"))]
+
+
+def test_artifact_elf_files_find_their_libraries_relative_to_themselves(built, tmp_path):
+    """Every RUNPATH is $ORIGIN-relative (none points at the build machine); every library an
+    ELF file needs is glibc, libstdc++/libgcc_s, or in the artifact's lib/."""
+    from k8saudit_ovh_release import pyruntime
+    dest = tmp_path / "plugins"
+    layer.extract_layer(built.path(built.tarball).read_bytes(), dest)
+    libdir = dest / artifact.LIB_DIR
+    bundled = {p.name for p in libdir.iterdir()}
+    elves = [p for p in dest.rglob("*.so*") if p.is_file()]
+    assert len(elves) > 10
+    for elf in elves:
+        r = subprocess.run(["patchelf", "--print-rpath", str(elf)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        for entry in filter(None, r.stdout.strip().split(":")):
+            assert entry.startswith("$ORIGIN"), f"{elf.name}: RUNPATH {entry}"
+            target = (elf.parent / entry.replace("$ORIGIN", ".")).resolve()
+            assert target == libdir.resolve(), f"{elf.name}: RUNPATH {entry} is not lib/"
+        for soname in pyruntime.needed(elf):
+            assert pyruntime.HOST_LIBS.match(soname) or soname in bundled, \
+                f"{elf.name} needs {soname}, which is neither glibc/libstdc++ nor bundled"
+    build_paths = [p for p in {sys.prefix, sys.base_prefix, str(REPO)} if len(p) > 4]
+    for pyc in dest.rglob("*.pyc"):
+        data = pyc.read_bytes()
+        leaked = [p for p in build_paths if p.encode() in data]
+        assert not leaked, f"{pyc}: carries the build path {leaked}"
+
+
+def test_artifact_size_within_budget(built, members):
+    """Issue 8's budget: 15 MB compressed for linux/amd64; BUILD-INFO says what takes it."""
+    if built.platform == "linux/amd64":
+        assert built.layer_size <= artifact.SIZE_BUDGET, built.layer_size
+    with tarfile.open(built.path(built.tarball), "r:gz") as tar:
+        sizes = json.loads(tar.extractfile(artifact.BUILD_INFO).read())["sizes"]
+    listed = sum(int(r["bytes"]) for r in sizes)
+    on_disk = sum(m.size for m in members if m.isfile() and m.name != artifact.BUILD_INFO)
+    assert listed == on_disk, "the size report must account for every file"
+    assert [r["gzip_bytes"] for r in sizes] == sorted((r["gzip_bytes"] for r in sizes),
+                                                      reverse=True)
 
 
 def test_config_json_is_falcoctls_plugin_config(built):
@@ -242,8 +305,8 @@ def test_extraction_refuses_what_falcoctl_refuses(tmp_path, entry):
 
 def test_extraction_writes_files_and_directories(tmp_path, built):
     dest = tmp_path / "plugins"
-    names = artifact.extract_layer(built.path(built.tarball).read_bytes(), dest)
-    assert (dest / LIBRARY_NAME).is_file() and (dest / artifact.RUNTIME_SIDECAR).is_file()
+    names = layer.extract_layer(built.path(built.tarball).read_bytes(), dest)
+    assert (dest / LIBRARY_NAME).is_file() and (dest / artifact.BUILD_INFO).is_file()
     assert all((dest / n).exists() for n in names)
     assert not [p for p in dest.rglob("*") if p.is_symlink()]
 
@@ -306,12 +369,13 @@ def test_helm_values_deployment_without_driver_or_collectors(values):
     assert values["collectors"]["enabled"] is False
 
 
-def test_helm_values_load_the_plugin_from_the_image_with_the_url_from_a_secret(values):
+def test_helm_values_load_the_plugin_falcoctl_installs_with_the_url_from_a_secret(values):
     falco = values["falco"]
     assert falco["load_plugins"] == [PLUGIN_NAME, "json"]
     ovh = _plugin_cfg(values, PLUGIN_NAME)
     assert ovh["open_params"] == "${LDP_URL}"
-    assert ovh["library_path"] == "/opt/k8saudit-ovh/" + LIBRARY_NAME
+    # relative: Falco looks in /usr/share/falco/plugins, where falcoctl extracts the artifact
+    assert ovh["library_path"] == LIBRARY_NAME
     schema = _init_schema()
     unknown = set(ovh["init_config"]) - set(schema.get("properties", {}))
     assert not unknown, f"init_config keys the plugin's schema does not define: {unknown}"
@@ -323,17 +387,30 @@ def test_helm_values_load_the_plugin_from_the_image_with_the_url_from_a_secret(v
     assert "/etc/falco/k8s_audit_rules.yaml" in falco["rules_files"]
 
 
-def test_helm_image_is_the_dockerfile_image(values):
+def test_helm_values_use_the_stock_falco_image(values):
     img = values["image"]
-    dockerfile = DOCKERFILE.read_text()
-    falco_version = re.search(r"^ARG FALCO_VERSION=(\S+)$", dockerfile, re.M).group(1)
-    assert re.search(r"^FROM docker\.io/falcosecurity/falco:\$\{FALCO_VERSION\}-debian$",
-                     dockerfile, re.M)
-    assert img["tag"] == f"{falco_version}-{__version__}"
-    assert f"{img['registry']}/{img['repository']}:{img['tag']}" in dockerfile
-    # the image installs into the directory the values load the plugin from
-    assert "image-install.sh /tmp/k8saudit-ovh /opt/k8saudit-ovh" in dockerfile
-    assert 'DEST=${2:-/opt/k8saudit-ovh}' in IMAGE_INSTALL.read_text()
+    assert (img["registry"], img["repository"]) == ("docker.io", "falcosecurity/falco")
+    assert re.fullmatch(r"\d+\.\d+\.\d+(-debian)?", str(img.get("tag", "0.0.0"))), img
+    assert not (REPO / "Dockerfile").exists(), "no custom image: the Dockerfile is gone"
+
+
+def test_helm_values_falcoctl_installs_the_plugin_from_this_projects_index(values, index):
+    cfg = values["falcoctl"]
+    assert cfg["artifact"]["install"]["enabled"] is True
+    indexes = cfg["config"]["indexes"]
+    urls = [i["url"] for i in indexes]
+    assert "https://falcosecurity.github.io/falcoctl/index.yaml" in urls
+    # the last entry of a name wins when falcoctl merges indexes, and falcosecurity's index has
+    # a k8saudit-ovh entry of its own (the Go plugin)
+    assert urls[-1] == INDEX_URL, "this project's index must come last"
+    assert PLUGIN_NAME in {e["name"] for e in index}
+    art = cfg["config"]["artifact"]
+    assert "plugin" in art["allowedTypes"]
+    version = _ref_version(art["install"]["refs"], PLUGIN_NAME)
+    assert version is not None, "falcoctl must install the plugin"
+    assert re.fullmatch(r"\d+\.\d+", version) and __version__.startswith(version + "."), \
+        f"install {PLUGIN_NAME}:<major.minor of this release>, not {version}"
+    assert version in artifact.floating_tags(__version__), "a tag each release pushes"
 
 
 def _ref_version(refs, name):
@@ -356,7 +433,6 @@ def test_rules_refs_are_satisfied_by_this_plugin_version(values):
     # that may require a newer plugin than the image has
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", rules), f"pin k8saudit-rules to major.minor: {rules}"
     assert _ref_version(follow, "k8saudit-rules") == rules
-    assert _ref_version(install, PLUGIN_NAME) is None, "the plugin comes with the image"
     mm = ".".join(rules.split(".")[:2])
     assert mm in ds.RULES_REQUIREMENTS, f"requirements of k8saudit-rules {mm} unknown: add them"
     need = ds.RULES_REQUIREMENTS[mm]
@@ -388,19 +464,20 @@ def _values_blocks(text):
                       text, re.S)
 
 
-def test_install_doc_matches_values_index_and_dockerfile(values, index):
+def test_install_doc_matches_values_and_index(values, index):
     assert INSTALL_DOC.is_file()
     docs = [INSTALL_DOC]
     entry = next(x for x in index if x["name"] == PLUGIN_NAME)
-    img = values["image"]
     for doc in docs:
         text = doc.read_text()
         blocks = _values_blocks(text)
         assert blocks == [VALUES.read_text()], \
             f"{doc.name}: the values block is not values.yaml: run scripts/sync-install-doc.py"
         assert f"{entry['registry']}/{entry['repository']}" in text
-        assert f"{img['registry']}/{img['repository']}:{img['tag']}" in text
+        assert INDEX_URL in text and "falcoctl artifact install k8saudit-ovh:0.7" in text
         assert "k8saudit-ovh check" in text
+        for gone in ("Dockerfile", "docker build", "/opt/k8saudit-ovh", "libpython3.11)"):
+            assert gone not in text, f"{doc.name} still describes the custom image ({gone!r})"
         assert "k8saudit-rules:0.18" in text and "json:0.7" in text
         assert "kubectl -n falco create secret generic k8saudit-ovh-ldp" in text
         for name in ("Monitor in real-time", "WebSocket"):
@@ -480,7 +557,34 @@ def test_registry_client_does_the_token_dance_and_keeps_the_token_on_its_host():
             s.server_close()
 
 
-def test_build_refuses_a_libpython_of_another_minor_version(tmp_path):
-    with pytest.raises(artifact.ArtifactError, match="extension modules are built for"):
-        artifact.build(tmp_path, libpython="/usr/lib/x86_64-linux-gnu/libpython3.99.so.1.0")
+def test_build_refuses_a_cpython_without_a_shared_library(tmp_path, monkeypatch):
+    """A static CPython has no libpython to embed: the build says so and writes nothing."""
+    from k8saudit_ovh_release import pyruntime
+    real = pyruntime.sysconfig.get_config_var
+    monkeypatch.setattr(pyruntime.sysconfig, "get_config_var",
+                        lambda k: 0 if k == "Py_ENABLE_SHARED" else real(k))
+    with pytest.raises(artifact.ArtifactError, match="not a shared-library build"):
+        artifact.build(tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_build_refuses_a_standard_library_cut_that_breaks_an_import(tmp_path, monkeypatch):
+    """statistics is in the closure only through random's self-test and needs decimal, which
+    is cut: without statistics on the cut list, the build's import check must refuse."""
+    from k8saudit_ovh_release import stdlib
+    monkeypatch.setattr(stdlib, "NEVER", stdlib.NEVER - {"statistics", "fractions"})
+    with pytest.raises(artifact.ArtifactError, match=r"do not import:[\s\S]*statistics"):
+        artifact.build(tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_build_says_which_cpython_it_embeds_and_when_it_is_not_the_release_one(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(artifact, "RELEASE_PYTHON", "3.99")
+    log = io.StringIO()
+    art = artifact.build(tmp_path, log=log)
+    text = log.getvalue()
+    version = "%d.%d.%d" % sys.version_info[:3]
+    assert f"embedding CPython {version} from {sysconfig.get_config_var('LIBDIR')}" in text
+    assert f"note: releases embed CPython 3.99; this build embeds {version}" in text
+    assert f"{art.tarball}: {art.layer_size} bytes compressed" in text

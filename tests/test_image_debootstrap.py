@@ -1,168 +1,203 @@
-"""The container image without a Docker engine: the Dockerfile's COPY and RUN steps replayed in a
-Debian 12 root made by debootstrap (what debian:12-slim, the base of falcosecurity/falco:*-debian,
-is), then the plugin loaded and driven there by the C host, in a root that has the CPython
-shared library but no python executable.
+"""The artifact alone is enough: extracted the way falcoctl does into the plugins folder of a
+Debian 12 root that has no Python, no OpenSSL and no CA store (debootstrap minbase), the C
+host (no Python) runs the plugin there, chrooted, with an empty environment:
 
-The base root is built once and cached as a tarball under $K8SAUDIT_OVH_DEBOOTSTRAP_CACHE
-(default /var/cache/k8saudit-ovh/debootstrap); every run unpacks a fresh copy. Needs root,
-debootstrap, and Debian's mirror ($K8SAUDIT_OVH_DEBIAN_MIRROR, default deb.debian.org).
+- the conformance events, every field compared with expected.jsonl;
+- the loopback wss server, verified once with ldpCAFile and once with the test CA at
+  /etc/ssl/certs/ca-certificates.crt; with neither, the bundled certifi bundle is used;
+- under strace: no file opened outside the plugins folder but glibc's and libstdc++'s own,
+  the CA bundle and the inputs named on the command line.
 
-    python -m pytest -m slow tests/test_image_debootstrap.py
+The same in a root with Debian's python3.11 and libpython3.11 installed, and PYTHONHOME /
+PYTHONPATH set to nonsense. Roots: tests/debootstrap_roots.py (cached tarballs).
 """
 from __future__ import annotations
 
-import glob
-import os
+import json
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
+import conformance
+import debootstrap_roots as roots
 import dist_support as ds
 from k8saudit_ovh import LIBRARY_NAME
-from k8saudit_ovh_release import artifact
+from k8saudit_ovh_release import layer, pyruntime
 
 pytestmark = pytest.mark.slow
 
-SUITE = "bookworm"                      # Debian 12, the base of falcosecurity/falco:*-debian
-CACHE = Path(os.environ.get("K8SAUDIT_OVH_DEBOOTSTRAP_CACHE", "/var/cache/k8saudit-ovh/debootstrap"))
-MIRROR = os.environ.get("K8SAUDIT_OVH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-DOCKERFILE = ds.REPO / "Dockerfile"
+PLUGINS = "/usr/share/falco/plugins"
+HOST = "/usr/local/bin/falco_host"
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
+NONSENSE = {"PYTHONHOME": "/nonsense/home", "PYTHONPATH": "/nonsense/path"}
 
-
-def _run(cmd, timeout=900, **kw) -> subprocess.CompletedProcess:
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL, **kw)
-    if r.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} exited {r.returncode}\n"
-                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def _base_root_tarball() -> Path:
-    """A minbase Debian 12 root, debootstrap'ed once and kept as a tarball."""
-    if os.geteuid() != 0:
-        pytest.fail("this test needs root (debootstrap and chroot)")
-    arch = _run(["dpkg", "--print-architecture"]).stdout.strip()
-    tarball = CACHE / f"{SUITE}-{arch}-minbase.tar"
-    if tarball.is_file():
-        return tarball
-    debootstrap = ds.require_tool("debootstrap", "debootstrap")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    work = CACHE / f".build-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        _run([debootstrap, "--variant=minbase", f"--arch={arch}", SUITE, work / "root", MIRROR])
-        partial = tarball.with_suffix(".partial")
-        _run(["tar", "-C", work / "root", "--numeric-owner", "-cf", partial, "."])
-        os.replace(partial, tarball)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return tarball
-
-
-def _dockerfile_steps() -> List[Tuple[str, str]]:
-    """(instruction, arguments) of the Dockerfile after FROM, line continuations joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    steps = []
-    seen_from = False
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        instr, _, rest = line.partition(" ")
-        instr = instr.upper()
-        if instr == "FROM":
-            assert re.fullmatch(r"docker\.io/falcosecurity/falco:\$\{FALCO_VERSION\}-debian", rest)
-            seen_from = True
-        elif seen_from:
-            steps.append((instr, rest.strip()))
-    assert seen_from
-    return steps
-
-
-def _replay_dockerfile(root: Path, dist: Path) -> List[str]:
-    """Runs the Dockerfile's COPY and RUN steps in root (context: the repository, with the built
-    artifact in dist/). Other instructions must be metadata only."""
-    done = []
-    for instr, args in _dockerfile_steps():
-        if instr == "COPY":
-            *srcs, dest = shlex.split(args)
-            assert dest.endswith("/"), "COPY of several files needs a directory destination"
-            target = root / dest.lstrip("/")
-            target.mkdir(parents=True, exist_ok=True)
-            for src in srcs:
-                base = dist if src.startswith("dist/") else ds.REPO
-                pattern = src[len("dist/"):] if src.startswith("dist/") else src
-                matches = sorted(glob.glob(str(base / pattern)))
-                assert matches, f"COPY {src}: nothing matches"
-                for m in matches:
-                    shutil.copy2(m, target / Path(m).name)
-            done.append(f"COPY {args}")
-        elif instr == "RUN":
-            _run([ds.require_tool("chroot", "coreutils"), root, "/usr/bin/env", "-i",
-                  f"PATH={ds.CLEAN_PATH}", "HOME=/root", "/bin/sh", "-c", args])
-            done.append(f"RUN {args}")
-        elif instr in ("LABEL", "ARG"):
-            continue
-        else:
-            pytest.fail(f"Dockerfile instruction {instr} is not replayed by this test: extend it")
-    assert any(s.startswith("RUN") for s in done)
-    return done
+# Files of glibc itself (name service, time zone, locale, iconv) a process may read whatever
+# it runs: allowed besides the libraries HOST_LIBS names.
+GLIBC_FILES = re.compile(r"^(/etc/(ld\.so\.cache|localtime|nsswitch\.conf|hosts|host\.conf|"
+                         r"resolv\.conf|gai\.conf|services|protocols)|/usr/share/zoneinfo/.*|"
+                         r"/usr/lib/locale/.*|/usr/lib/x86_64-linux-gnu/gconv/.*|/dev/(null|urandom))$")
+LIB_DIRS = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/")
 
 
 @pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    base = _base_root_tarball()
-    art = ds.build_artifact(tmp_path_factory.mktemp("dist"))
-    root = tmp_path_factory.mktemp("image") / "root"
-    root.mkdir()
-    _run(["tar", "-C", root, "--numeric-owner", "-xpf", base])
-    shutil.copyfile("/etc/resolv.conf", root / "etc" / "resolv.conf")   # apt-get needs DNS
-    steps = _replay_dockerfile(root, Path(art.dir))
-    yield root, art, steps
-    shutil.rmtree(root, ignore_errors=True)
+def built(tmp_path_factory):
+    return ds.build_artifact(tmp_path_factory.mktemp("dist"))
 
 
-def _replay_in_root(root: Path, lib: str, c_host: str):
-    host = root / "usr" / "local" / "bin" / "falco_host"
-    shutil.copyfile(c_host, host)
-    os.chmod(host, 0o755)
-    shutil.copyfile(ds.require_events(), root / "tmp" / "events.jsonl")
-    rc, lines, err = ds.run_clean(["/usr/local/bin/falco_host", lib, "replay", "--open",
-                                   "/tmp/events.jsonl", "--quiet"], chroot=root)
-    return ds.replay_summary(lines, err, rc)
+@pytest.fixture(scope="module", params=["bare", "python"])
+def root(request, built, c_host, tmp_path_factory):
+    """(variant, root path, environment): a fresh root with the artifact in its plugins
+    folder, the C host, and the conformance inputs in /tmp."""
+    variant = request.param
+    tarball = roots.bare_tarball() if variant == "bare" else roots.python_tarball()
+    r = roots.unpack(tarball, tmp_path_factory.mktemp(variant) / "root")
+    names = layer.extract_layer(built.path(built.tarball).read_bytes(), r / PLUGINS.lstrip("/"))
+    assert names
+    shutil.copyfile(c_host, r / HOST.lstrip("/"))
+    (r / HOST.lstrip("/")).chmod(0o755)
+    shutil.copyfile(ds.require_events(), r / "tmp" / "events.jsonl")
+    (r / "tmp" / "fields.txt").write_text("\n".join(conformance.load_specs()) + "\n")
+    env = {} if variant == "bare" else dict(NONSENSE)
+    yield variant, r, env
+    shutil.rmtree(r, ignore_errors=True)
 
 
-def test_image_root_has_libpython_but_no_python_executable(image_root):
-    root, art, _ = image_root
-    assert (root / art.libpython.lstrip("/")).is_file()
-    assert not glob.glob(str(root / "usr" / "bin" / "python*")), \
-        "the image must not need a Python executable"
-    opt = root / "opt" / "k8saudit-ovh"
-    assert (opt / LIBRARY_NAME).is_file() and (opt / artifact.RUNTIME_SIDECAR).is_file()
-    assert not (root / "tmp" / "k8saudit-ovh").exists(), "the RUN step cleans up after itself"
-    assert not os.listdir(root / "var" / "lib" / "apt" / "lists") or \
-        os.listdir(root / "var" / "lib" / "apt" / "lists") == ["partial"]
+def _in_root(r: Path, argv: List[str], env: Dict[str, str], tmp: Path, timeout=600,
+             popen=False):
+    """argv in the root with exactly env, under strace (opens and execs to a trace file)."""
+    trace = tmp / "strace.txt"
+    cmd = [ds.require_tool("strace", "strace"), "-f", "-qq", "-o", str(trace),
+           "-e", "trace=execve,open,openat,openat2,creat",
+           ds.require_tool("chroot", "coreutils"), str(r), "/usr/bin/env", "-i",
+           *(f"{k}={v}" for k, v in env.items()), *argv]
+    if popen:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL), trace
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return p, trace
 
 
-def test_plugin_replays_in_the_image_root(image_root, c_host):
-    root, _, _ = image_root
-    end = _replay_in_root(root, f"/opt/k8saudit-ovh/{LIBRARY_NAME}", c_host)
-    assert end["end"] == "EOF" and end["events"] == ds.EVENTS_DELIVERED, end
+def opened_files(trace: Path) -> List[str]:
+    """Files the host opened successfully (after its own execve), as seen inside the root."""
+    lines = trace.read_text().splitlines()
+    start = next((i for i, ln in enumerate(lines) if "execve(\"" + HOST in ln and "= 0" in ln),
+                 None)
+    assert start is not None, "the trace has no execve of the host"
+    out = []
+    for ln in lines[start + 1:]:
+        m = re.search(r'open(?:at2?)?\((?:AT_FDCWD, |\d+, )?"([^"]+)".*\)\s+=\s+(-?\d+)', ln) \
+            or re.search(r'creat\("([^"]+)".*\)\s+=\s+(-?\d+)', ln)
+        if m and int(m.group(2)) >= 0:
+            out.append(m.group(1))
+    return out
 
 
-def test_without_home_cpython_finds_debians_prefix_by_itself(image_root, c_host):
-    """The sidecar's home=/usr is a belt: Debian's libpython also finds its prefix alone."""
-    root, _, _ = image_root
-    src, dst = root / "opt" / "k8saudit-ovh", root / "opt" / "k8saudit-ovh-nohome"
-    shutil.copytree(src, dst)
-    sidecar = dst / artifact.RUNTIME_SIDECAR
-    sidecar.write_text("".join(ln for ln in sidecar.read_text().splitlines(True)
-                               if not ln.startswith("home=")))
-    end = _replay_in_root(root, f"/opt/k8saudit-ovh-nohome/{LIBRARY_NAME}", c_host)
-    assert end["events"] == ds.EVENTS_DELIVERED, end
+def outside(opened: List[str], allowed_inputs: Tuple[str, ...]) -> List[str]:
+    bad = []
+    for path in opened:
+        if path.startswith(PLUGINS + "/") or path in allowed_inputs or GLIBC_FILES.match(path):
+            continue
+        if path.startswith(LIB_DIRS) and pyruntime.HOST_LIBS.match(path.rsplit("/", 1)[1]):
+            continue
+        bad.append(path)
+    return sorted(set(bad))
+
+
+def test_root_is_what_it_claims(root):
+    variant, r, _ = root
+    libs = [p.name for d in ("usr/lib", "lib") for p in (r / d).rglob("*.so*")]
+    has = {"libpython": any(n.startswith("libpython") for n in libs),
+           "libssl": any(n.startswith("libssl") for n in libs),
+           "python": bool(list((r / "usr" / "bin").glob("python3*"))),
+           "ca store": (r / SYSTEM_CA.lstrip("/")).exists()}
+    if variant == "bare":
+        assert not any(has.values()), f"the bare root is not bare: {has}"
+    else:
+        assert has["libpython"] and has["libssl"] and has["python"], has
+        assert (r / "usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0").is_file() or \
+            list((r / "usr" / "lib").rglob("libpython3.11.so.1.0"))
+    assert (r / PLUGINS.lstrip("/") / LIBRARY_NAME).is_file()
+
+
+def test_conformance_in_the_root(root, tmp_path):
+    variant, r, env = root
+    p, trace = _in_root(r, [HOST, f"{PLUGINS}/{LIBRARY_NAME}", "extract", "--events",
+                            "/tmp/events.jsonl", "--fields-file", "/tmp/fields.txt"], env,
+                        tmp_path)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 0, err[-3000:]
+    recs = [json.loads(x) for x in p.stdout.decode().split("\n") if x.strip()]
+    got = {rec["event"]: rec["values"] for rec in recs}
+    assert sorted(got) == list(range(1, len(conformance.load_events()) + 1))
+    specs = conformance.load_specs()
+    mismatches = conformance.compare(lambda n, payload, s: got[n], specs=specs)
+    assert not mismatches, conformance.report(mismatches)
+    opened = opened_files(trace)
+    assert any(f.endswith("/k8saudit-ovh-runtime/lib/libpython3.11.so.1.0") for f in opened)
+    bad = outside(opened, ("/tmp/events.jsonl", "/tmp/fields.txt"))
+    assert not bad, f"[{variant}] files opened outside the plugins folder: {bad}"
+
+
+def _stream(r: Path, env, tmp: Path, config, n: int, expect_events: bool = True):
+    """The C host in the root tails the loopback server; config(ca) gives its init config."""
+    trace = {}
+
+    def start(url, ca):
+        proc, trace["path"] = _in_root(
+            r, [HOST, f"{PLUGINS}/{LIBRARY_NAME}", "replay", "--open", url, "--config",
+                json.dumps(config(ca)), "--max-events", str(n),
+                "--max-seconds", "60" if expect_events else "8", "--quiet"],
+            env, tmp, popen=True)
+        return proc
+    rc, lines, err = ds.tail_loopback_ldp(start, n, tmp, publish=expect_events)
+    return rc, lines, err, trace["path"]
+
+
+def test_wss_verified_with_ldpCAFile(root, tmp_path):
+    variant, r, env = root
+
+    def config(ca):
+        shutil.copyfile(ca, r / "tmp" / "test-ca.pem")
+        return {"ldpCAFile": "/tmp/test-ca.pem"}
+    rc, lines, err, trace = _stream(r, env, tmp_path, config, 5)
+    end = ds.replay_summary(lines, err, rc)
+    assert end["end"] == "MAX" and end["events"] == 5, end
+    assert "verified with ldpCAFile (/tmp/test-ca.pem)" in err, err[-2000:]
+    bad = outside(opened_files(trace), ("/tmp/test-ca.pem",))
+    assert not bad, f"[{variant}] files opened outside the plugins folder: {bad}"
+
+
+def test_wss_verified_with_the_hosts_ca_bundle(root, tmp_path):
+    variant, r, env = root
+    bundle = r / SYSTEM_CA.lstrip("/")
+
+    def config(ca):
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ca, bundle)
+        return {}
+    try:
+        rc, lines, err, trace = _stream(r, env, tmp_path, config, 5)
+    finally:
+        bundle.unlink(missing_ok=True)
+    end = ds.replay_summary(lines, err, rc)
+    assert end["end"] == "MAX" and end["events"] == 5, end
+    assert f"verified with the host's CA bundle ({SYSTEM_CA})" in err, err[-2000:]
+    bad = outside(opened_files(trace), (SYSTEM_CA,))
+    assert not bad, f"[{variant}] files opened outside the plugins folder: {bad}"
+
+
+def test_without_a_host_ca_bundle_the_bundled_one_is_used(root, tmp_path):
+    """No ldpCAFile and no CA store: certifi's bundle. It does not know the test CA, so the
+    connection is refused for that reason, which proves which bundle verified it."""
+    variant, r, env = root
+    assert not (r / SYSTEM_CA.lstrip("/")).exists()
+    rc, lines, err, trace = _stream(r, env, tmp_path, lambda ca: {}, 1, expect_events=False)
+    assert re.search(r"verified with the CA bundle shipped with the plugin \(certifi\) "
+                     rf"\({re.escape(PLUGINS)}/k8saudit-ovh-runtime/site-packages/certifi/"
+                     r"cacert\.pem\)", err), err[-2000:]
+    assert "certificate verif" in err.lower() or "CERTIFICATE_VERIFY_FAILED" in err, err[-2000:]
+    assert not [x for x in lines if isinstance(x, dict) and x.get("events")], lines

@@ -45,7 +45,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from . import __version__
+from . import __version__, trust
 from .filesource import SourceError
 from .log import get_logger
 
@@ -369,15 +369,16 @@ def proxy_display(proxy: str) -> str:
 
 
 def ssl_context(config) -> ssl.SSLContext:
-    """Verified TLS: the system CAs, or those of ldpCAFile; TLS 1.2 at least."""
-    cafile = config.ldp_ca_file or None
+    """Verified TLS (TLS 1.2 at least) with the CAs trust.choose_ca_bundle picks."""
+    cafile, origin = trust.choose_ca_bundle(config.ldp_ca_file or "")
     if cafile and not os.path.isfile(cafile):
         raise LdpError(f"k8saudit-ovh: ldpCAFile '{cafile}' is not a readable file")
     try:
         ctx = ssl.create_default_context(cafile=cafile)
     except (OSError, ssl.SSLError) as exc:
-        raise LdpError(f"k8saudit-ovh: cannot load ldpCAFile '{cafile}': {exc}") from None
+        raise LdpError(f"k8saudit-ovh: cannot load {origin} '{cafile}': {exc}") from None
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    trust.log_choice(cafile, origin)
     return ctx
 
 

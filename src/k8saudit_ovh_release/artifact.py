@@ -2,27 +2,24 @@
 
 A falcoctl plugin artifact is an OCI artifact whose layer is a ``.tar.gz`` that falcoctl
 extracts into Falco's plugins directory (``/usr/share/falco/plugins``), and whose config blob
-is a small JSON document (name, version, requirements). Ours carries everything the plugin
-needs except CPython itself::
+is a small JSON document (name, version, requirements). Ours carries the whole runtime, so a
+host needs nothing but glibc and libstdc++ (the stock Falco images, Wolfi or Debian)::
 
-    libk8saudit-ovh.so                         the library Falco loads (plain C)
-    k8saudit-ovh.runtime                       where that library finds libpython, its home and
-                                               its Python package (read by the library at init)
-    k8saudit-ovh-runtime/BUILD-INFO.json       what this artifact supports (CPython, arch, glibc)
-    k8saudit-ovh-runtime/site-packages/...     k8saudit_ovh (with its compiled extension
-                                               modules) and its dependencies (websockets),
-                                               with byte code compiled ahead of time
+    libk8saudit-ovh.so                              the library Falco loads (plain C)
+    k8saudit-ovh-runtime/BUILD-INFO.json            CPython, arch, glibc, what takes the room
+    k8saudit-ovh-runtime/lib/                       libpython3.X.so.1.0, OpenSSL, zlib...
+    k8saudit-ovh-runtime/python3X.zip               standard-library byte code it needs
+    k8saudit-ovh-runtime/lib-dynload/               their extension modules (_ssl, _asyncio...)
+    k8saudit-ovh-runtime/site-packages/             k8saudit_ovh (compiled modules),
+                                                    websockets, certifi; byte code compiled
 
-The host needs only the stock CPython shared library of the same minor version the artifact
-was built with (Debian 12: ``apt-get install libpython3.11``): no venv, no pip, no PYTHONPATH.
+The CPython embedded is the one running the build (a shared-library build, see pyruntime).
+An artifact is built for that CPython minor version, one architecture (``uname -m``) and
+glibc >= the newest symbol version its ELF files use (BUILD-INFO.json, OCI annotations).
 
-An artifact is built for one CPython minor version (extension modules are ``cpython-3XY``),
-one architecture (``uname -m``) and glibc >= the newest symbol version its ELF files use
-(recorded in BUILD-INFO.json and in the OCI manifest annotations).
+Command line (also ``k8saudit-ovh artifact ...``)::
 
-Command line (also ``k8saudit-ovh artifact ...`` once wired into the CLI)::
-
-    python -m k8saudit_ovh_release.artifact build [--out dist] [--libpython PATH] [--home DIR]
+    python -m k8saudit_ovh_release.artifact build [--out dist]
     python -m k8saudit_ovh_release.artifact push REF ARTIFACT.json... [--plain-http] [--no-floating-tags]
     python -m k8saudit_ovh_release.artifact pull REF DIR [--plain-http] [--platform linux/amd64]
 """
@@ -31,9 +28,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gzip
-import hashlib
 import importlib.metadata as metadata
-import io
 import json
 import os
 import platform as _platform
@@ -42,47 +37,70 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from k8saudit_ovh import LIBRARY_NAME, PLUGIN_NAME, __version__
 
-# ---------------------------------------------------------------------------- constants
+from . import oci, pyruntime, stdlib
+from .layer import check_member, extract_layer, write_tarball  # noqa: F401 (re-exported)
+from .media import (DEFAULT_REGISTRY, DEFAULT_REPOSITORY, GOARCH,  # noqa: F401 (re-exported)
+                    MEDIA_PLUGIN_CONFIG, MEDIA_PLUGIN_LAYER, MEDIA_RULESFILE_CONFIG,
+                    MEDIA_RULESFILE_LAYER, SOURCE_URL, Artifact, ArtifactError, floating_tags,
+                    semver_compatible, sha256_digest)
 
-MEDIA_PLUGIN_CONFIG = "application/vnd.cncf.falco.plugin.config.v1+json"
-MEDIA_PLUGIN_LAYER = "application/vnd.cncf.falco.plugin.layer.v1+tar.gz"
-MEDIA_RULESFILE_CONFIG = "application/vnd.cncf.falco.rulesfile.config.v1+json"
-MEDIA_RULESFILE_LAYER = "application/vnd.cncf.falco.rulesfile.layer.v1+tar.gz"
-
-RUNTIME_SIDECAR = "k8saudit-ovh.runtime"
 # Packages of the k8saudit-ovh distribution that never run inside Falco.
 NOT_SHIPPED = ("k8saudit_ovh_cli", "k8saudit_ovh_release")
-RUNTIME_DIR = "k8saudit-ovh-runtime"
+RUNTIME_DIR = "k8saudit-ovh-runtime"        # the shim's K8S_RUNTIME_DIR (src/shim/pyembed.h)
 SITE_DIR = RUNTIME_DIR + "/site-packages"
+LIB_DIR = RUNTIME_DIR + "/lib"
+DYNLOAD_DIR = RUNTIME_DIR + "/lib-dynload"
 BUILD_INFO = RUNTIME_DIR + "/BUILD-INFO.json"
-
-# Where a release is published (index.yaml, README.md, "Install on OVHcloud MKS" and the Helm values use the same).
-DEFAULT_REGISTRY = "ghcr.io"
-DEFAULT_REPOSITORY = "k8saudit-ovh/k8saudit-ovh/plugin/k8saudit-ovh"
-SOURCE_URL = "https://github.com/k8saudit-ovh/k8saudit-ovh"
-
-# uname -m -> GOARCH (the OCI platform falcoctl selects by runtime.GOARCH)
-GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-          "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-# uname -m -> Debian multiarch triplet (where Debian keeps libpython3.X.so.1.0)
-MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu",
-             "armv7l": "arm-linux-gnueabihf", "ppc64le": "powerpc64le-linux-gnu",
-             "s390x": "s390x-linux-gnu", "riscv64": "riscv64-linux-gnu"}
+# The CPython minor version releases embed (README "Which CPython"); other builds say so.
+RELEASE_PYTHON = "3.11"
+# Compressed size budget of the linux/amd64 layer (issue 8).
+SIZE_BUDGET = 15 * 1024 * 1024
 
 # dist-info files that carry the build machine's paths or local state: left out
 _DIST_INFO_SKIP = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
+# What the plugin imports at run time, for the dynamic half of the standard-library selection
+# and for the check of the staged runtime (code run by an isolated interpreter).
+_RUNTIME_PROBE = """
+import sys
+import k8saudit_ovh, k8saudit_ovh._plugin, k8saudit_ovh.runtime, k8saudit_ovh.trust
+import importlib
+for name in ("k8saudit_ovh.ldp", "websockets.asyncio.client", "websockets.proxy", "websockets.uri"):
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if not e.name.startswith(("k8saudit_ovh.ldp", "websockets")):
+            raise
+import ssl, asyncio, json
+ssl.create_default_context(cafile=k8saudit_ovh.trust.bundled_ca_bundle())
+"localhost".encode("idna")
+asyncio.new_event_loop().close()
+print(json.dumps(sorted(sys.modules)))
+"""
 
-class ArtifactError(Exception):
-    """The artifact cannot be built, pushed, pulled or extracted (message says why)."""
+# Every module of the standard-library zip must import on its own: a module whose top-level
+# import was cut (NEVER) would otherwise only fail in Falco, on the path that needs it.
+_IMPORT_ALL = """
+import importlib, json, sys, zipfile
+names = sorted(n[:-4].replace("/", ".").removesuffix(".__init__")
+               for n in zipfile.ZipFile(sys.path[0]).namelist())
+failed = []
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception as e:
+        failed.append(f"{name}: {type(e).__name__}: {e}")
+if failed:
+    sys.exit("standard-library modules that do not import:\\n  " + "\\n  ".join(failed))
+print(json.dumps(sorted(sys.modules)))
+"""
 
 
 # ---------------------------------------------------------------------------- identity
@@ -112,31 +130,6 @@ def read_identity(lib: os.PathLike) -> PluginIdentity:
     return PluginIdentity(name=s("get_name"), version=s("get_version"),
                           required_api_version=s("get_required_api_version"),
                           id=int(get_id()), event_source=s("get_event_source"))
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def floating_tags(version: str) -> List[str]:
-    """The tags falcosecurity publishes for a release: full, major.minor, major, latest.
-    A pre-release (``0.8.0-rc1``) gets only its own tag."""
-    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
-    if not m:
-        return [version]
-    major, minor, _ = m.groups()
-    return [version, f"{major}.{minor}", major, "latest"]
-
-
-def semver_compatible(have: str, need: str) -> bool:
-    """Falco's and falcoctl's rule: same major, and have >= need."""
-    def parse(v: str) -> Tuple[int, int, int]:
-        m = re.match(r"(\d+)\.(\d+)\.(\d+)", v.strip())
-        if not m:
-            raise ValueError(f"not a semantic version: {v!r}")
-        return tuple(int(x) for x in m.groups())  # type: ignore[return-value]
-    h, n = parse(have), parse(need)
-    return h[0] == n[0] and h >= n
 
 
 # ---------------------------------------------------------------------------- collection
@@ -204,167 +197,13 @@ def _glibc_requirement(files: Iterable[Path], prefix: bytes = b"GLIBC_") -> Opti
     return ".".join(map(str, best)) if best else None
 
 
-def default_libpython(arch: Optional[str] = None) -> str:
-    """Where Debian/Ubuntu keep this CPython's shared library for ``arch``."""
-    arch = arch or _platform.machine()
-    triplet = MULTIARCH.get(arch)
-    if not triplet:
-        raise ArtifactError(f"no Debian multiarch path known for {arch!r}: pass --libpython")
-    return f"/usr/lib/{triplet}/libpython{sys.version_info[0]}.{sys.version_info[1]}.so.1.0"
-
-
-# ---------------------------------------------------------------------------- tarball
-
-def _walk_sorted(root: Path) -> List[Path]:
-    """Every directory and regular file under root, each directory before its contents,
-    siblings in byte order (so the archive lists them the same way on every machine)."""
-    out: List[Path] = []
-
-    def visit(d: Path) -> None:
-        for child in sorted(d.iterdir(), key=lambda p: p.name.encode()):
-            if child.is_symlink():
-                raise ArtifactError(f"symlink in the staging tree: {child}")
-            if child.is_dir():
-                out.append(child)
-                visit(child)
-            elif child.is_file():
-                out.append(child)
-            else:
-                raise ArtifactError(f"not a regular file or directory: {child}")
-    visit(root)
-    return out
-
-
-def write_tarball(staging: Path, out: Path) -> None:
-    """A reproducible .tar.gz of staging's contents: flat (members are ``name`` and
-    ``dir/name``, no leading ``./`` or wrapper directory), directories and regular files only,
-    mtime 0, uid/gid 0, no user/group names, modes 0755/0644, gzip without name or time."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for p in _walk_sorted(staging):
-            rel = p.relative_to(staging).as_posix()
-            ti = tarfile.TarInfo(rel)
-            ti.mtime = 0
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = ""
-            if p.is_dir():
-                ti.type = tarfile.DIRTYPE
-                ti.mode = 0o755
-                tar.addfile(ti)
-            else:
-                data = p.read_bytes()
-                ti.type = tarfile.REGTYPE
-                ti.mode = 0o644
-                ti.size = len(data)
-                tar.addfile(ti, io.BytesIO(data))
-    with open(out, "wb") as f:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=f, compresslevel=9, mtime=0) as gz:
-            gz.write(buf.getvalue())
-
-
-def check_member(m: tarfile.TarInfo) -> str:
-    """The safe relative path of an archive member, or ArtifactError: only directories and
-    regular files, no absolute path, no ``..``, no empty name (what falcoctl also refuses)."""
-    name = m.name
-    if not (m.isfile() or m.isdir()):
-        kind = "symlink" if m.issym() else "hard link" if m.islnk() else "special file"
-        raise ArtifactError(f"archive member {name!r} is a {kind}: refused")
-    p = PurePosixPath(name)
-    if not name or p.is_absolute() or ".." in p.parts or name.startswith("/"):
-        raise ArtifactError(f"archive member {name!r} escapes the target directory: refused")
-    rel = "/".join(x for x in p.parts if x not in ("", "."))
-    if not rel:
-        raise ArtifactError(f"archive member {name!r} has no name: refused")
-    return rel
-
-
-def extract_layer(data: bytes, dest: Path) -> List[str]:
-    """Extracts a plugin layer into dest like falcoctl: every member checked first, then
-    directories created and files written (0755 / 0644). Returns the member paths."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
-        members = tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise ArtifactError(f"the layer is not a valid .tar.gz: {e}") from None
-    names = [check_member(m) for m in members]
-    with tar:
-        for m, rel in zip(members, names):
-            target = dest / rel
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                os.chmod(target, 0o755)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = tar.extractfile(m)
-            assert src is not None
-            tmp = target.with_name(target.name + ".falcoctl-tmp")
-            with open(tmp, "wb") as f:
-                shutil.copyfileobj(src, f)
-            os.chmod(tmp, 0o755 if m.mode & 0o111 else 0o644)
-            os.replace(tmp, target)
-    return names
-
-
 # ---------------------------------------------------------------------------- build
-
-@dataclass
-class Artifact:
-    """One built artifact (one platform). Saved next to the tarball as ``<stem>.artifact.json``
-    so that ``push`` can assemble several platforms into one OCI index."""
-    name: str
-    version: str
-    arch: str                       # uname -m (as in the tarball name)
-    platform: str                   # OCI platform, e.g. linux/amd64
-    tarball: str                    # file name, next to this descriptor
-    config_file: str                # file name of the config blob, next to this descriptor
-    layer_digest: str
-    layer_size: int
-    config_digest: str
-    config_size: int
-    python: str                     # CPython minor version, e.g. 3.11
-    soabi: str
-    glibc: Optional[str]
-    required_api_version: str
-    libpython: str
-    home: Optional[str]
-    annotations: Dict[str, str] = field(default_factory=dict)
-    dir: str = ""                   # where the files are (not saved)
-
-    def path(self, name: str) -> Path:
-        return Path(self.dir) / name
-
-    def save(self) -> Path:
-        d = asdict(self)
-        d.pop("dir")
-        out = self.path(Path(self.tarball).name.replace(".tar.gz", ".artifact.json"))
-        out.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
-        return out
-
-    @classmethod
-    def load(cls, path: os.PathLike) -> "Artifact":
-        p = Path(path)
-        d = json.loads(p.read_text())
-        return cls(dir=str(p.parent), **d)
-
 
 def config_json(ident: PluginIdentity) -> bytes:
     """falcoctl's config blob for a plugin."""
     cfg = {"name": ident.name, "version": ident.version,
            "requirements": [{"name": "plugin_api_version", "version": ident.required_api_version}]}
     return json.dumps(cfg, separators=(",", ":")).encode()
-
-
-def runtime_sidecar(libpython: str, home: Optional[str]) -> str:
-    lines = ["# Read by libk8saudit-ovh.so at plugin_init; relative paths are relative to this",
-             "# file's directory. Environment overrides: K8SAUDIT_OVH_LIBPYTHON,",
-             "# K8SAUDIT_OVH_PYTHONHOME.",
-             f"libpython={libpython}"]
-    if home:
-        lines.append(f"home={home}")
-    lines.append(f"path={SITE_DIR}")
-    return "\n".join(lines) + "\n"
 
 
 def compile_bytecode(site: Path) -> None:
@@ -375,7 +214,7 @@ def compile_bytecode(site: Path) -> None:
     reference counts in a long-lived process)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONHASHSEED"] = "0"
-    r = subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "1", "-d", SITE_DIR,
+    r = subprocess.run([sys.executable, "-m", "compileall", "-q", "-f", "-j", "1", "-d", SITE_DIR,
                         "--invalidation-mode", "unchecked-hash", str(site)],
                        env=env, capture_output=True, text=True)
     if r.returncode != 0:
@@ -383,27 +222,84 @@ def compile_bytecode(site: Path) -> None:
                             + (r.stdout + r.stderr)[-2000:])
 
 
-def stage(staging: Path, *, libpython: str, home: Optional[str]) -> Dict[str, object]:
-    """Lays the artifact's files out in ``staging`` (empty) from this Python's installed
-    k8saudit-ovh and its dependencies. Returns the build info."""
+def _probe(paths: Sequence[Path], *, strict: bool, code: str = _RUNTIME_PROBE) -> List[str]:
+    """Runs ``code`` in an isolated interpreter whose sys.path is ``paths`` (first, or only
+    when ``strict``) and returns the modules it loaded."""
+    setup = f"import sys\nsys.path{'[:]' if strict else '[:0]'} = {[str(p) for p in paths]!r}\n"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
+    r = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", setup + code], env=env,
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        what = "the staged runtime misses something" if strict else "the plugin does not import"
+        raise ArtifactError(f"{what}:\n{r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+_SIZE_GROUPS = (
+    (LIB_DIR + "/libpython", "libpython (CPython interpreter)"),
+    (LIB_DIR + "/libcrypto", "OpenSSL (libcrypto, libssl)"),
+    (LIB_DIR + "/libssl", "OpenSSL (libcrypto, libssl)"),
+    (LIB_DIR + "/", "other shared libraries"),
+    (RUNTIME_DIR + "/python", "standard library byte code (zip)"),
+    (DYNLOAD_DIR + "/", "standard extension modules (lib-dynload)"),
+    (SITE_DIR + "/k8saudit_ovh/", "k8saudit_ovh (compiled modules and Python)"),
+    (SITE_DIR + "/websockets", "websockets"),
+    (SITE_DIR + "/certifi", "certifi (CA bundle)"),
+    (LIBRARY_NAME, "libk8saudit-ovh.so (entry library)"),
+)
+
+
+def size_report(staging: Path) -> List[Dict[str, object]]:
+    """What takes the room: per group, bytes on disk and gzip -9 bytes (each file compressed
+    alone: close to, and a little above, its share of the layer), largest first."""
+    groups: Dict[str, List[int]] = {}
+    for p in sorted(staging.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = p.relative_to(staging).as_posix()
+        label = next((g for prefix, g in _SIZE_GROUPS if rel.startswith(prefix)), "other")
+        data = p.read_bytes()
+        acc = groups.setdefault(label, [0, 0, 0])
+        acc[0] += len(data)
+        acc[1] += len(gzip.compress(data, compresslevel=9, mtime=0))
+        acc[2] += 1
+    rows = [{"what": k, "bytes": v[0], "gzip_bytes": v[1], "files": v[2]}
+            for k, v in groups.items()]
+    return sorted(rows, key=lambda r: -int(r["gzip_bytes"]))
+
+
+def _say(log, msg: str) -> None:
+    if log is not None:
+        print(f"k8saudit-ovh artifact: {msg}", file=log)
+
+
+def stage(staging: Path, log=None) -> Dict[str, object]:
+    """Lays the artifact's files out in ``staging`` (empty): the installed k8saudit-ovh, its
+    dependencies, and the CPython running this build with what the plugin needs of it.
+    Returns the build info."""
     import k8saudit_ovh
 
+    py = pyruntime.build_python()
+    _say(log, f"embedding CPython {py.version} from {py.libpython}")
+    if py.minor != RELEASE_PYTHON:
+        _say(log, f"note: releases embed CPython {RELEASE_PYTHON}; this build embeds "
+                  f"{py.version} (the artifact works the same, its BUILD-INFO says which)")
     pkg_dir = Path(k8saudit_ovh.__file__).resolve().parent
     lib = pkg_dir / LIBRARY_NAME
     if not lib.is_file():
         raise ArtifactError(f"{lib} is missing: install the package with `pip install .` first")
-    soabi = sysconfig.get_config_var("SOABI") or ""
-    ext_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     for mod in ("_plugin", "_source", "_jsonidx", "_extract"):
-        if not (pkg_dir / (mod + ext_suffix)).is_file():
-            raise ArtifactError(f"extension module k8saudit_ovh.{mod}{ext_suffix} is missing "
+        if not (pkg_dir / (mod + py.ext_suffix)).is_file():
+            raise ArtifactError(f"extension module k8saudit_ovh.{mod}{py.ext_suffix} is missing "
                                 f"from {pkg_dir}: the package is not built for this Python")
 
-    site = staging / SITE_DIR
-    site.mkdir(parents=True)
+    rt, site = staging / RUNTIME_DIR, staging / SITE_DIR
+    libdir, dynload = staging / LIB_DIR, staging / DYNLOAD_DIR
+    for d in (site, libdir, dynload):
+        d.mkdir(parents=True)
     shutil.copyfile(lib, staging / LIBRARY_NAME)
     dists = runtime_distributions()
-    copied: List[str] = []
+    shipped: List[Tuple[Path, str]] = []
     for dist in dists:
         files = _dist_files(dist)
         if not files:
@@ -414,52 +310,66 @@ def stage(staging: Path, *, libpython: str, home: Optional[str]) -> Dict[str, ob
                 continue                     # it sits at the top of the artifact
             if rel.split("/", 1)[0] in NOT_SHIPPED:
                 continue                     # operator tools and release tooling stay out of Falco
+            if {"tests", "test"} & set(rel.split("/")[1:-1]):
+                continue                     # a dependency's own test suite (certifi has one)
             dst = site / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-            copied.append(rel)
-    if not (site / "k8saudit_ovh" / ("_plugin" + ext_suffix)).is_file():
+            shipped.append((dst, rel))
+    if not (site / "k8saudit_ovh" / ("_plugin" + py.ext_suffix)).is_file():
         raise ArtifactError("k8saudit_ovh was not collected from its installed files")
 
+    # The standard library: what the shipped files import (statically) and what importing
+    # and starting the plugin loads (dynamically, which also covers the compiled modules).
+    loaded = _probe([site, py.stdlib, py.dynload], strict=False)
+    seeds = stdlib.seeds_of_files(shipped) | set(loaded)
+    index = stdlib.StdlibIndex(py.stdlib, py.dynload, py.ext_suffix)
+    modules = stdlib.closure(index, seeds)
+    with tempfile.TemporaryDirectory(prefix="k8saudit-ovh-stdlib-") as work:
+        n_py = pyruntime.write_stdlib_zip(py, modules, rt / py.zip_name, Path(work))
+    exts = []
+    for name, (kind, path) in sorted(modules.items()):
+        if kind == "extension":
+            exts.append(dynload / path.name)
+            shutil.copyfile(path, exts[-1])
+    libpython = libdir / py.soname
+    shutil.copyfile(py.libpython, libpython)
+    own_exts = [p for p in site.rglob("*.so") if p.is_file()]
+    bundled = pyruntime.bundle_libraries([libpython, *exts, *own_exts], libdir)
+    for elf in [libpython, *[libdir / s for s in bundled]]:
+        pyruntime.finish_elf(elf, "$ORIGIN" if set(pyruntime.needed(elf)) & set(bundled)
+                             else None)
+    for elf in [*exts, *own_exts]:
+        pyruntime.finish_elf(elf, "$ORIGIN/" + os.path.relpath(libdir, elf.parent)
+                             if set(pyruntime.needed(elf)) & set(bundled) else None)
     compile_bytecode(site)
+    _probe([rt / py.zip_name, dynload, site], strict=True)
+    _probe([rt / py.zip_name, dynload, site], strict=True, code=_IMPORT_ALL)
 
-    (staging / RUNTIME_SIDECAR).write_text(runtime_sidecar(libpython, home))
-    elf = [p for p in staging.rglob("*.so") if p.is_file()]
+    elf = [p for p in staging.rglob("*.so*") if p.is_file()]
+    sizes = size_report(staging)
     info = {
         "name": PLUGIN_NAME, "version": __version__,
-        "python": "%d.%d" % sys.version_info[:2], "soabi": soabi,
+        "python": py.minor, "python_version": py.version, "soabi": sysconfig.get_config_var("SOABI") or "",
         "arch": _platform.machine(), "os": "linux",
         "glibc": _glibc_requirement(elf),
         "glibcxx": _glibc_requirement(elf, b"GLIBCXX_"),
-        "libpython": libpython, "home": home,
+        "libraries": [py.soname, *bundled],
+        "stdlib_modules": n_py, "stdlib_extensions": sorted(p.name for p in exts),
         "distributions": {d.metadata["Name"]: d.version for d in dists},
-        "host_needs": f"the CPython {sys.version_info[0]}.{sys.version_info[1]} shared library "
-                      f"(Debian/Ubuntu: libpython{sys.version_info[0]}.{sys.version_info[1]}) "
-                      "and its standard library",
+        "sizes": sizes,
+        "host_needs": "an x86_64/arm64 glibc Linux (glibc >= the 'glibc' above) with libstdc++",
     }
     (staging / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 
 
-def build(out_dir: os.PathLike = "dist", *, libpython: Optional[str] = None,
-          home: Optional[str] = "/usr") -> Artifact:
+def build(out_dir: os.PathLike = "dist", *, log=None) -> Artifact:
     """Builds ``<out_dir>/k8saudit-ovh-<version>-linux-<arch>.tar.gz``, its config blob and its
-    descriptor from the k8saudit-ovh installed in this Python.
-
-    ``libpython``: where the target host's CPython library is (default: Debian's path for this
-    Python's version and this machine's arch). ``home``: the Python home on the target host
-    (default ``/usr``, Debian's); ``None`` leaves it to the library (the home recorded at build
-    time if it exists on the host, else CPython's own search)."""
+    descriptor from the k8saudit-ovh installed in this Python, embedding this CPython."""
     import k8saudit_ovh
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    libpython = libpython or default_libpython()
-    m = re.search(r"libpython(\d+\.\d+)", os.path.basename(libpython))
-    mine = "%d.%d" % sys.version_info[:2]
-    if m and m.group(1) != mine:
-        raise ArtifactError(f"--libpython {libpython} is CPython {m.group(1)}, but the extension "
-                            f"modules are built for CPython {mine}: build with python{m.group(1)}")
     ident = read_identity(Path(k8saudit_ovh.__file__).resolve().parent / LIBRARY_NAME)
     if ident.name != PLUGIN_NAME:
         raise ArtifactError(f"the library declares name {ident.name!r}, not {PLUGIN_NAME!r}")
@@ -474,47 +384,50 @@ def build(out_dir: os.PathLike = "dist", *, libpython: Optional[str] = None,
     with tempfile.TemporaryDirectory(prefix="k8saudit-ovh-artifact-") as tmp:
         staging = Path(tmp) / "stage"
         staging.mkdir()
-        info = stage(staging, libpython=libpython, home=home)
+        info = stage(staging, log=log)
+        out.mkdir(parents=True, exist_ok=True)
         tarball = out / f"{stem}.tar.gz"
         write_tarball(staging, tarball)
     cfg = config_json(ident)
     cfg_file = out / f"{stem}.config.json"
     cfg_file.write_bytes(cfg)
     layer = tarball.read_bytes()
+    _say(log, f"{tarball.name}: {len(layer)} bytes compressed ({len(layer) / 2**20:.1f} MiB); "
+              "largest parts: " + ", ".join(f"{r['what']} {int(r['gzip_bytes']) / 2**20:.1f} MiB"
+                                           for r in info["sizes"][:4]))  # type: ignore[index]
+    if goarch == "amd64" and len(layer) > SIZE_BUDGET:
+        _say(log, f"warning: over the {SIZE_BUDGET // 2**20} MiB budget for linux/amd64")
     annotations = {
         "org.opencontainers.image.source": SOURCE_URL,
         "org.opencontainers.image.version": ident.version,
         "org.opencontainers.image.licenses": "Apache-2.0",
-        "io.k8saudit-ovh.python": str(info["python"]),
+        "io.k8saudit-ovh.python": str(info["python_version"]),
         "io.k8saudit-ovh.soabi": str(info["soabi"]),
         "io.k8saudit-ovh.glibc": str(info["glibc"] or ""),
-        "io.k8saudit-ovh.libpython": libpython,
     }
     art = Artifact(name=ident.name, version=ident.version, arch=arch, platform=f"linux/{goarch}",
                    tarball=tarball.name, config_file=cfg_file.name,
                    layer_digest=sha256_digest(layer), layer_size=len(layer),
                    config_digest=sha256_digest(cfg), config_size=len(cfg),
-                   python=str(info["python"]), soabi=str(info["soabi"]),
-                   glibc=info["glibc"], required_api_version=ident.required_api_version,
-                   libpython=libpython, home=home, annotations=annotations, dir=str(out))
+                   python=str(info["python"]), python_version=str(info["python_version"]),
+                   soabi=str(info["soabi"]), glibc=info["glibc"],  # type: ignore[arg-type]
+                   required_api_version=ident.required_api_version,
+                   annotations=annotations, dir=str(out))
     art.save()
     return art
-
 
 # ---------------------------------------------------------------------------- command line
 
 def _cmd_build(args) -> int:
-    home = None if args.home in ("", "none") else args.home
-    art = build(args.out, libpython=args.libpython, home=home)
+    art = build(args.out, log=sys.stderr)
     print(json.dumps({"tarball": str(art.path(art.tarball)), "config": str(art.path(art.config_file)),
                       "platform": art.platform, "python": art.python, "glibc": art.glibc,
-                      "layer_digest": art.layer_digest, "config_digest": art.config_digest},
-                     indent=2))
+                      "layer_size": art.layer_size, "layer_digest": art.layer_digest,
+                      "config_digest": art.config_digest}, indent=2))
     return 0
 
 
 def _cmd_push(args) -> int:
-    from . import oci
     arts = [Artifact.load(p) for p in args.artifacts]
     tags = None if not args.no_floating_tags else [arts[0].version]
     res = oci.push_plugin(args.ref, arts, tags=tags, plain_http=args.plain_http,
@@ -525,7 +438,6 @@ def _cmd_push(args) -> int:
 
 
 def _cmd_pull(args) -> int:
-    from . import oci
     res = oci.pull(args.ref, args.dir, platform=args.platform, plain_http=args.plain_http,
                    username=os.environ.get("K8SAUDIT_OVH_REGISTRY_USER"),
                    password=os.environ.get("K8SAUDIT_OVH_REGISTRY_PASSWORD"))
@@ -540,12 +452,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="artifact_command", required=True)
     b = sub.add_parser("build", help="build the falcoctl plugin artifact from this installation")
     b.add_argument("--out", default="dist", help="output directory (default: dist)")
-    b.add_argument("--libpython", default=None,
-                   help="CPython library on the target host (default: Debian's, %s)"
-                        % default_libpython_or_none())
-    b.add_argument("--home", default="/usr",
-                   help="Python home on the target host (default /usr; 'none' to leave it "
-                        "to the library)")
     b.set_defaults(artifact_func=_cmd_build)
     pu = sub.add_parser("push", help="push built artifacts (one per platform) to a registry")
     pu.add_argument("ref", help="REGISTRY/REPOSITORY (tags are added) or REGISTRY/REPOSITORY:TAG")
@@ -560,13 +466,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pl.add_argument("--platform", default=None, help="OS/ARCH (default: this machine's)")
     pl.add_argument("--plain-http", action="store_true", help="http instead of https")
     pl.set_defaults(artifact_func=_cmd_pull)
-
-
-def default_libpython_or_none() -> str:
-    try:
-        return default_libpython()
-    except ArtifactError:
-        return "none for this arch"
 
 
 def run(args) -> int:

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .artifact import (GOARCH, MEDIA_PLUGIN_CONFIG, MEDIA_PLUGIN_LAYER, MEDIA_RULESFILE_CONFIG,
-                       MEDIA_RULESFILE_LAYER, Artifact, ArtifactError, extract_layer,
-                       floating_tags, semver_compatible, sha256_digest)
+from .layer import extract_layer
+from .media import (GOARCH, MEDIA_PLUGIN_CONFIG, MEDIA_PLUGIN_LAYER, MEDIA_RULESFILE_CONFIG,
+                    MEDIA_RULESFILE_LAYER, Artifact, ArtifactError, floating_tags,
+                    semver_compatible, sha256_digest)
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -1957,6 +1957,10 @@ static int cmd_replay(const char* path, const options* o)
                     break;
                 }
             }
+            /* Readers of a live source (the LDP tests) see each batch when it is delivered:
+             * stdout is a pipe, so without this the last lines wait for more output (an
+             * embedded CPython that set the host's stdio unbuffered used to hide that). */
+            if (!o->quiet && fflush(stdout) != 0) die("write to stdout failed");
             if (end) break;
             if (rc == SS_PLUGIN_EOF) {
                 end = "EOF";
