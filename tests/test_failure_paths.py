@@ -5,8 +5,8 @@ and get_last_error must say what failed and where. Also the rule between the sta
 (empty open_params, a directory, oversize lines) and the queue's byte limit.
 
 A read error is made real by a directory entry that links to /proc/self/mem: opening it works,
-reading offset 0 of the reading process fails with EIO. A crashed reader thread is injected
-into the plugin's embedded interpreter (tests/pyinject.py).
+reading offset 0 of the reading process fails with EIO. The reader thread crashes for real too:
+with a MemoryError, on a document larger than the address space the host runs with.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import host_env  # noqa: E402
-from pyinject import sitecustomize_env  # noqa: E402
 
 # How long the host may wait for a FAILURE before it reports the end "TIME": a plugin that
 # turns a fatal error into TIMEOUT never ends the capture, and this makes that a test failure.
@@ -109,23 +108,38 @@ def test_newest_error_wins_over_an_extraction_failure(c_host, plugin_lib, unread
     assert [rec["values"] for rec in out] == [{"ka.user.name": ["u"]}] * 3
 
 
+def _capped(limit):
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return cap
+
+
+def _replay_capped(c_host, lib, *args):
+    r = subprocess.run([c_host, lib, "replay", *args], env=host_env(), capture_output=True,
+                       text=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=_capped(AS_LIMIT))
+    return r.returncode, [json.loads(line) for line in r.stdout.split("\n") if line.strip()], r.stderr
+
+
+# An address-space limit that the host and the plugin run in with room to spare (they need
+# under 128 MiB), far below what the documents below would take.
+AS_LIMIT = 384 << 20
+
+
 def test_crashed_reader_thread_ends_the_capture(c_host, plugin_lib, tmp_path):
-    # The file reader's loop raises after the first file, like a bug would.
-    env = sitecustomize_env(tmp_path, (
-        "from k8saudit_ovh import filesource\n"
-        "_read = filesource.FileSource._read\n"
-        "def _crash(self, f):\n"
-        "    _read(self, f)\n"
-        "    raise KeyError('injected reader bug')\n"
-        "filesource.FileSource._read = _crash\n"))
-    src = tmp_path / "a.jsonl"
+    # Anything but an OSError in the reader thread ends the source too: here a MemoryError,
+    # from a multi-line document (a sparse file: "[" then 700 MiB of NUL bytes) that does not
+    # fit in the process.
+    d = tmp_path / "audit"
+    d.mkdir()
     lines = [audit_line(i) for i in range(2)]
-    src.write_text("".join(line + "\n" for line in lines))
-    rc, out, err = _replay(c_host, plugin_lib, "--open", str(src), "--max-seconds", MAX_SECONDS,
-                           env=env)
+    (d / "a.jsonl").write_text("".join(line + "\n" for line in lines))
+    os.utime(d / "a.jsonl", (OLD, OLD))
+    with open(d / "b.json", "wb") as f:
+        f.write(b"[\n")
+        f.truncate(700 << 20)
+    rc, out, err = _replay_capped(c_host, plugin_lib, "--open", str(d), "--max-seconds", MAX_SECONDS)
     assert rc == 1, (rc, out[-1:], err[-2000:])
-    assert _batch_failure(err) == (
-        f"k8saudit-ovh: file reader failed on '{src}': KeyError: 'injected reader bug'")
+    assert _batch_failure(err) == f"k8saudit-ovh: file reader failed on '{d / 'b.json'}': MemoryError"
     assert _payloads(out) == lines
 
 
@@ -135,15 +149,8 @@ def test_small_document_under_an_address_space_limit(c_host, plugin_lib, tmp_pat
     items = [json.loads(audit_line(i)) for i in range(2)]
     doc = tmp_path / "list.json"
     doc.write_text(json.dumps({"kind": "EventList", "items": items}, indent=2))
-    limit = 768 << 20
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    r = subprocess.run([c_host, plugin_lib, "replay", "--open", str(doc), "--max-seconds",
-                        MAX_SECONDS], env=host_env(), capture_output=True, text=True,
-                       timeout=120, preexec_fn=cap)
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = [json.loads(line) for line in r.stdout.split("\n") if line.strip()]
+    rc, out, err = _replay_capped(c_host, plugin_lib, "--open", str(doc), "--max-seconds", MAX_SECONDS)
+    assert rc == 0, err[-2000:]
     assert _payloads(out) == [json.dumps(e, separators=(",", ":")) for e in items]
     assert out[-1]["end"] == "EOF"
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import calendar
 import json
+import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import host_env
+
 from k8saudit_ovh_cli import host as host_mod
-from pyinject import sitecustomize_env
 
 PLUGIN_NAME = "k8saudit-ovh"
 PLUGIN_VERSION = "0.7.0"
@@ -333,25 +336,31 @@ def test_replay_conformance(c_host, plugin_lib, run_host, events_path, expected_
     assert_conformance_replay(out, expected_events, check_string=True)
 
 
-def test_next_batch_times_out_while_the_source_is_idle(c_host, plugin_lib, run_host, events_path,
+def test_next_batch_times_out_while_the_source_is_idle(c_host, plugin_lib, conformance_lines,
                                                        expected_events, tmp_path):
-    # The reader waits IDLE_S before its first line: next_batch must keep returning TIMEOUT
-    # (it waits at most 50 ms) instead of waiting for the data. The bounds leave seconds of
-    # slack for a loaded machine; a next_batch that waits for data takes IDLE_S.
+    # The source is a FIFO whose writer sends the events only after IDLE_S: meanwhile
+    # next_batch must keep returning TIMEOUT (it waits at most 50 ms) instead of waiting for
+    # the data. The bounds leave seconds of slack for a loaded machine; a next_batch that
+    # waits for data takes IDLE_S.
     idle_s = 3.0
-    env = sitecustomize_env(tmp_path, (
-        "import time\n"
-        "from k8saudit_ovh import filesource\n"
-        "_read = filesource.FileSource._read\n"
-        "def _late(self, f):\n"
-        f"    time.sleep({idle_s})\n"
-        "    return _read(self, f)\n"
-        "filesource.FileSource._read = _late\n"))
-    rc, out, err = replay(run_host, c_host, plugin_lib, "--open", str(events_path), "--quiet",
-                          env=env)
-    assert rc == 0, err
-    end = out[-1]
-    assert end["end"] == "EOF" and end["events"] == len(expected_events)
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)     # a writer exists: the plugin's open does not block
+    try:
+        host = subprocess.Popen([c_host, plugin_lib, "replay", "--open", str(fifo), "--quiet"],
+                                env=host_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+        time.sleep(idle_s)
+        with os.fdopen(writer, "w", encoding="utf-8") as w:
+            writer = None
+            w.write("".join(line + "\n" for line in conformance_lines))
+        out, err = host.communicate(timeout=300)
+    finally:
+        if writer is not None:
+            os.close(writer)
+    assert host.returncode == 0, err[-3000:]
+    end = json.loads(out.strip().splitlines()[-1])
+    assert end["end"] == "EOF" and end["events"] == len(expected_events), end
     assert end["timeouts"] >= 3, end
     assert end["max_batch_ms"] < idle_s * 1000 * 0.8, end
 
