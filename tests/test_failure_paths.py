@@ -288,6 +288,16 @@ def test_empty_directory_is_eof(c_host, plugin_lib, tmp_path):
     assert len(out) == 1 and out[0]["end"] == "EOF" and out[0]["events"] == 0
 
 
+def test_fifo_without_a_writer_is_empty_not_a_hang(c_host, plugin_lib, tmp_path):
+    # A plain open() of a FIFO waits for a writer: plugin_open would hang Falco's start.
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    rc, out, err = _replay(c_host, plugin_lib, "--open", str(fifo), "--max-seconds", MAX_SECONDS,
+                           timeout=60)
+    assert rc == 0, err
+    assert out[-1]["end"] == "EOF" and out[-1]["events"] == 0, out
+
+
 def _sized(i: int, size: int) -> str:
     base = audit_line(i, annotations={"pad": ""})
     line = audit_line(i, annotations={"pad": "x" * (size - len(base))})

@@ -33,11 +33,18 @@ def resolve_paths(params: str) -> list[str]:
         files = [p for p in entries if os.path.isfile(p)]
         return sorted(files, key=lambda p: (os.stat(p).st_mtime_ns, p))
     try:
-        with open(path, "rb"):
-            pass
+        os.close(_open_nonblocking(path))
     except OSError as exc:
         raise SourceError(f"k8saudit-ovh: cannot open audit log '{path}': {exc.strerror}") from None
     return [path]
+
+
+def _open_nonblocking(path: str) -> int:
+    """A read descriptor that a FIFO without a writer cannot block (a plain open() waits for
+    one, and would hang plugin_open); reads block again as usual. Such a FIFO reads as empty."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    return fd
 
 
 class FileSource:
@@ -63,7 +70,7 @@ class FileSource:
         path = None
         try:
             for path in self.paths:
-                with open(path, "rb") as f:
+                with os.fdopen(_open_nonblocking(path), "rb") as f:
                     if not self._read(f):
                         return
         except OSError as exc:
