@@ -156,7 +156,7 @@ def test_asking_the_same_fields_of_one_event_again_and_again_takes_no_more_memor
 def test_replayed_events_hold_their_values_like_extracted_ones(run_host, c_host, plugin_lib):
     """The same holding order on events the plugin itself delivered through next_batch."""
     specs = conformance.load_specs()
-    args = [c_host, plugin_lib, "replay", "--open", str(conformance.CONFORMANCE / "events.jsonl")]
+    args = [c_host, plugin_lib, "replay", "--open", str(conformance.path("events.jsonl"))]
     for spec in specs:
         args += ["--field", spec]
     rc_plain, plain, err = run_host(args, timeout=600)
