@@ -31,7 +31,7 @@ artifact: $(VENV)/.installed
 	$(PY) -m k8saudit_ovh_release.artifact build --out dist
 
 test-image: $(VENV)/.installed
-	$(PY) -m pytest -q -m slow tests/test_image_debootstrap.py
+	$(PY) -m pytest -q -m slow tests/distribution/test_image_debootstrap.py
 
 clean:
 	rm -rf $(VENV) build dist

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Copies deploy/helm/values.yaml into the install documentation, between the markers
 <!-- helm-values:begin --> and <!-- helm-values:end -->, in README.md
-(where the markers exist). tests/test_distribution.py checks that they are equal.
+(where the markers exist). tests/distribution/test_distribution.py checks that they are equal.
 
     python3 scripts/sync-install-doc.py          # rewrite
     python3 scripts/sync-install-doc.py --check  # exit 1 when a document is stale

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 
 from ldp_server import LdpServer, synthetic_events  # noqa: E402
 from ldp_support import HostRun, _no_proxy_env, cfg, lib, server, wait_for  # noqa: E402,F401
 
 ASAN_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=86",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
-VALGRIND_SUPP = Path(__file__).resolve().parent / "host" / "valgrind-cpython.supp"
+VALGRIND_SUPP = Path(__file__).resolve().parents[1] / "host" / "valgrind-cpython.supp"
 QUEUE_EVENTS = 16384
 
 

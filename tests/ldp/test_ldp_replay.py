@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 
 from ldp_server import synthetic_events  # noqa: E402
 from ldp_support import _no_proxy_env, cfg, drain, lib, plugin_log, server, wait_for  # noqa: E402,F401

@@ -8,7 +8,7 @@ import pytest
 
 import k8saudit_ovh
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_version_is_written_once_and_the_build_reads_it():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 from conftest import host_env  # noqa: E402
 
 # How long the host may wait for a FAILURE before it reports the end "TIME": a plugin that

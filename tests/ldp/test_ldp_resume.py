@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 
 from ldp_server import synthetic_events  # noqa: E402
 from ldp_support import TOKEN, HostRun, _no_proxy_env, cfg, server, wait_for  # noqa: E402,F401

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 
 from ldp_server import ConnectProxy, LdpServer, gelf_frame, synthetic_events  # noqa: E402
 from ldp_support import (TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, server,  # noqa: E402,F401

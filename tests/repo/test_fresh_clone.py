@@ -16,7 +16,7 @@ import pytest
 
 import conformance
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Files that read the corpus but also need infrastructure of their own (a local registry,
 # debootstrap): the files run here already cover the same skip path (conformance.require).
 INFRA = {"test_registry.py", "test_image_debootstrap.py"}

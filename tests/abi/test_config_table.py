@@ -12,7 +12,7 @@ import pytest
 
 from k8saudit_ovh import config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _header_schema(text: str) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 import conformance
 
-SUPP = Path(__file__).resolve().parent / "host" / "valgrind-cpython.supp"
+SUPP = Path(__file__).resolve().parents[1] / "host" / "valgrind-cpython.supp"
 ASAN_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=86",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
 

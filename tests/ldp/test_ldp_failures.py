@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 
 from ldp_server import ConnectProxy, LdpServer, make_tls, synthetic_events  # noqa: E402
 from ldp_support import (TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, plugin_log,  # noqa: E402,F401

@@ -584,7 +584,7 @@ def test_replay_under_asan(c_host_asan, plugin_lib, run_host, events_path, expec
     assert_conformance_replay(out, expected_events, cycles=2)
 
 
-VALGRIND_SUPP = Path(__file__).resolve().parent / "host" / "valgrind-cpython.supp"
+VALGRIND_SUPP = Path(__file__).resolve().parents[1] / "host" / "valgrind-cpython.supp"
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared helpers
 from conftest import CFLAGS, REPO, compile_c, host_env  # noqa: E402
 
 FAKE_SRC = REPO / "tests" / "host" / "fake_plugin.c"
