@@ -113,7 +113,7 @@ _TS_PARTS = st.one_of(st.sampled_from(["1970", "2024", "2023", "2000", "2100", "
        sep=st.sampled_from(["T", "T", "T", "t", " "]))
 def test_rfc3339_oracle_agrees_with_the_plugin(y, mo, d, hms, frac, zone, sep):
     """One rule: the oracle above and the plugin's own parser (what sets event times)."""
-    from k8saudit_ovh._source import rfc3339_ns as plugin_rfc3339_ns
+    from k8saudit_ovh_testing.hooks import rfc3339_ns as plugin_rfc3339_ns
     text = f"{y}-{mo}-{d}{sep}{hms}{frac}{zone}"
     assert rfc3339_ns(text) == plugin_rfc3339_ns(text), text
 
