@@ -15,6 +15,10 @@
  *                          [--arg-default max|zero] [--threads K] [--repeat R] [--hold]
  *   falco_host LIB bench   --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--iterations R]
+ *   falco_host LIB lifecycle [--config JSON] [--open PARAMS]
+ *       init, get_metrics, (open + close,) destroy, as a Falco that loads the plugin and maybe
+ *       never opens it; reports after each step whether a CPython library (libpython*) is
+ *       mapped into this process (/proc/self/maps), for the plugin's lazy interpreter start.
  *
  * --hold extracts every field of an event before reading any result, as libsinsp's extraction
  * cache does (see extract_event).
@@ -75,7 +79,7 @@ static void usage_error(const char* fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\nusage: falco_host LIB info|replay|extract|bench [options] (see the source header)\n",
+    fputs("\nusage: falco_host LIB info|replay|extract|bench|lifecycle [options] (see the source header)\n",
           stderr);
     exit(EXIT_USAGE);
 }
@@ -1487,6 +1491,7 @@ static void read_fields_file(const char* path, strlist* out)
 typedef struct options {
     const char* config;
     const char* open_params;
+    int open_given;
     strlist field_texts;
     long cycles;
     int reload;
@@ -1537,6 +1542,7 @@ static void parse_options(int argc, char** argv, int start, options* o)
         } else if (strcmp(a, "--open") == 0) {
             NEED_VALUE();
             o->open_params = argv[++i];
+            o->open_given = 1;
         } else if (strcmp(a, "--field") == 0) {
             NEED_VALUE();
             strlist_add(&o->field_texts, argv[++i]);
@@ -2219,6 +2225,86 @@ static int cmd_bench(const char* path, const options* o)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* lifecycle                                                                             */
+
+/* The path of the first mapping of this process whose file name starts with "libpython", or
+ * NULL. /proc/self/maps is what the kernel has mapped, whoever loaded it and however. */
+static char* libpython_mapped(void)
+{
+    FILE* fp = fopen("/proc/self/maps", "r");
+    if (!fp) die("cannot read /proc/self/maps: %s", strerror(errno));
+    char line[PATH_MAX + 256];
+    char* found = NULL;
+    while (!found && fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\n")] = '\0';
+        char* path = strchr(line, '/');
+        if (!path) continue;
+        const char* base = strrchr(path, '/') + 1;
+        if (strncmp(base, "libpython", 9) == 0) found = xstrdup(path);
+    }
+    fclose(fp);
+    return found;
+}
+
+static void sb_libpython(sbuf* o, const char* key)
+{
+    char* lp = libpython_mapped();
+    sb_printf(o, ",\"%s\":", key);
+    if (lp)
+        sb_json_str(o, lp);
+    else
+        sb_puts(o, "null");
+    free(lp);
+}
+
+static int cmd_lifecycle(const char* path, const options* o)
+{
+    plugin p;
+    memset(&p, 0, sizeof p);
+    plugin_load(&p, path, 1);
+    sbuf b = {0};
+    sb_puts(&b, "{\"loaded\":true");
+    sb_libpython(&b, "libpython_after_load");
+    char* err = NULL;
+    ss_plugin_t* s = plugin_do_init(&p, o->config, &err);
+    if (!s) {
+        sb_puts(&b, ",\"init_error\":");
+        sb_json_str(&b, err);
+        free(err);
+    } else {
+        sb_puts(&b, ",\"metrics_after_init\":");
+        sb_metrics(&b, &p, s);
+        sb_libpython(&b, "libpython_after_init");
+        if (o->open_given) {
+            char* params = trim_copy(o->open_params);
+            ss_plugin_rc orc = SS_PLUGIN_FAILURE; /* libscap presets SCAP_FAILURE */
+            ss_instance_t* h = p.open(s, params, &orc);
+            if (orc != SS_PLUGIN_SUCCESS) {
+                const char* msg = p.get_last_error(s);
+                if (!msg || !*msg) die("plugin_open failed and get_last_error gives no explanation");
+                sb_puts(&b, ",\"open_error\":");
+                sb_json_str(&b, msg);
+            } else if (!h) {
+                die("plugin_open returned SUCCESS with a NULL instance");
+            } else {
+                sb_puts(&b, ",\"metrics_after_open\":");
+                sb_metrics(&b, &p, s);
+            }
+            sb_libpython(&b, "libpython_after_open");
+            p.close(s, h); /* also after a failed open, as libscap does */
+            free(params);
+        }
+        p.destroy(s);
+    }
+    sb_libpython(&b, "libpython_at_end");
+    sb_puts(&b, "}\n");
+    out_sbuf(&b);
+    sb_free(&b);
+    plugin_unload(&p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
 
 int main(int argc, char** argv)
 {
@@ -2240,6 +2326,8 @@ int main(int argc, char** argv)
         rc = cmd_extract(lib, &o);
     else if (strcmp(cmd, "bench") == 0)
         rc = cmd_bench(lib, &o);
+    else if (strcmp(cmd, "lifecycle") == 0)
+        rc = cmd_lifecycle(lib, &o);
     else
         usage_error("unknown command '%s'", cmd);
     strlist_free(&o.field_texts);
