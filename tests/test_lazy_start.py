@@ -55,7 +55,7 @@ def test_config_rejected_by_python_fails_first_open_naming_the_key(run_host, c_h
     assert f"init config key '{key}'" in rec.get("open_error", ""), rec
 
 
-def test_extraction_without_open_starts_python(run_host, c_host, plugin_lib):
+def test_extraction_without_open(run_host, c_host, plugin_lib):
     """Capture-file mode: init, then extract_fields, never open. Four states on four threads
     reach the one-time start together."""
     rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS,
@@ -78,6 +78,23 @@ def test_extraction_with_a_config_python_rejects(run_host, c_host, plugin_lib):
     assert out and all(rec["values"] == {} for rec in out), out[:3]
     said = [ln for ln in err.splitlines() if "field extraction is off" in ln]
     assert len(said) == 2 and all("'ldpMinBackoff'" in ln for ln in said), err
+
+
+def test_event_to_string_as_the_first_call(run_host, c_host, plugin_lib):
+    """evt.plugininfo in capture-file mode can come before any extraction: it builds the state
+    too (the payload as the string), and with a rejected config it gives "" (the host then
+    prints its own summary) and the same single stderr line."""
+    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS, "--to-string",
+                             "--field", "ka.verb"])
+    assert rc == 0, err
+    payloads = conformance.load_events()
+    assert [rec["string"].encode() for rec in out] == payloads
+    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS, "--to-string",
+                             "--field", "ka.verb", "--config", '{"ldpMaxBackoff":0}'])
+    assert rc == 0, err
+    assert all(rec["string"] == "" and rec["values"] == {} for rec in out), out[:3]
+    said = [ln for ln in err.splitlines() if "field extraction is off" in ln]
+    assert len(said) == 1 and "'ldpMaxBackoff'" in said[0], err
 
 
 # --------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Init config: parse and validate the JSON that Falco passes to plugin_init.
 
+Runs when the state's Python side is built, at its first open or extraction (CPython starts
+lazily, see docs/DESIGN.md "Lazy start"); plugin_init itself only checks, in C, that the text is
+one JSON object, so the keys and their rules are defined here and in the schema only.
+
 The same rules are published as a JSON schema by the entry library
 (include/k8saudit_config_schema.h); Falco checks that first, this module checks again so that
 any host gets an error naming the key.

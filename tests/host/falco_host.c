@@ -13,6 +13,7 @@
  *                          [--expect-init-fail] [--expect-open-fail] [--hold]
  *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--threads K] [--repeat R] [--hold]
+ *                          [--to-string]   (event_to_string of each event, before its fields)
  *   falco_host LIB bench   --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--iterations R]
  *   falco_host LIB lifecycle [--config JSON] [--open PARAMS]
@@ -2079,14 +2080,28 @@ typedef struct worker {
     const spec_list* specs;
     long repeat;
     int hold;
+    int to_string;
     sbuf out;
 } worker;
 
 static void extract_pass(const plugin* p, ss_plugin_t* s, extractor* x, const event_set* es,
-                         const spec_list* specs, sbuf* out)
+                         const spec_list* specs, int to_string, sbuf* out)
 {
     for (size_t i = 0; i < es->n; i++) {
-        sb_printf(out, "{\"event\":%zu,\"values\":{", i + 1);
+        sb_printf(out, "{\"event\":%zu", i + 1);
+        if (to_string) {
+            sb_puts(out, ",\"string\":");
+            if (!p->event_to_string) {
+                sb_puts(out, "null");
+            } else {
+                ss_plugin_event_input ei = {(const ss_plugin_event*)es->evt[i], (uint64_t)(i + 1),
+                                            p->event_source};
+                const char* str = p->event_to_string(s, &ei);
+                if (!str) die("plugin_event_to_string returned NULL");
+                sb_json_str(out, str);
+            }
+        }
+        sb_puts(out, ",\"values\":{");
         extract_event(p, s, x, (const ss_plugin_event*)es->evt[i], (uint64_t)(i + 1), specs, out);
         sb_puts(out, "}}\n");
     }
@@ -2097,11 +2112,11 @@ static void* worker_main(void* arg)
     worker* w = arg;
     extractor x;
     extractor_init(&x, w->specs->n, w->hold);
-    extract_pass(w->p, w->s, &x, w->es, w->specs, &w->out);
+    extract_pass(w->p, w->s, &x, w->es, w->specs, w->to_string, &w->out);
     sbuf again = {0};
     for (long r = 1; r < w->repeat; r++) {
         sb_clear(&again);
-        extract_pass(w->p, w->s, &x, w->es, w->specs, &again);
+        extract_pass(w->p, w->s, &x, w->es, w->specs, w->to_string, &again);
         if (again.n != w->out.n || memcmp(again.p, w->out.p, again.n) != 0)
             die("extraction is not repeatable: pass %ld differs from pass 1", r + 1);
     }
@@ -2153,6 +2168,7 @@ static int cmd_extract(const char* path, const options* o)
         w[i].specs = &specs;
         w[i].repeat = o->repeat;
         w[i].hold = o->hold;
+        w[i].to_string = o->to_string;
     }
     if (k == 1) {
         worker_main(&w[0]);
