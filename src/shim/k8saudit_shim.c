@@ -174,8 +174,8 @@ static void pipe_restore(pipe_guard* g) {
  * `vt` is the switch: NULL until `inner` is built, then the function table, stored with release
  * order after `inner`. Calls on one state are serialised by the ABI, except get_metrics, which
  * Falco's webserver thread may make at any time: it loads `vt` with acquire order, so a non-NULL
- * `vt` there comes with a complete `inner`. The hot path (next_batch, extract_fields) pays one
- * load and one well-predicted branch for this, nothing else.
+ * `vt` there comes with a complete `inner`. On the hot path, extract_fields pays one load and
+ * one well-predicted branch for this (2 instructions a call), next_batch nothing.
  */
 typedef struct shim_state {
     const k8s_vtable* vt;
