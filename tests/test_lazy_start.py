@@ -68,6 +68,24 @@ def test_extraction_without_open(run_host, c_host, plugin_lib):
     assert "field extraction is off" not in err, err
 
 
+def test_metrics_polled_while_the_first_extraction_builds(run_host, c_host_asan, plugin_lib):
+    """Falco's webserver thread may call get_metrics on a state at any time, also while its
+    first extraction starts CPython and builds it: no metrics before, the counters after, and no
+    memory error (ASan host)."""
+    env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=86",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    rc, out, err = run_host([c_host_asan, plugin_lib, "extract", "--events", EVENTS, "--field",
+                             "ka.verb", "--threads", "2", "--metrics-thread"], env=env,
+                            timeout=600)
+    assert rc == 0, err[-3000:]
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err[-3000:]
+    metrics = [rec for rec in out if "metrics" in rec]
+    assert len(metrics) == 2, metrics
+    for rec in metrics:
+        assert rec["metric_polls"] >= 1 and "events_ingested" in rec["metrics"], rec
+    assert sum(1 for rec in out if rec.get("values", {}).get("ka.verb")) >= 91
+
+
 def test_extraction_with_a_config_python_rejects(run_host, c_host, plugin_lib):
     """No values (Falco reads a failed extraction as "no value"), no crash, and one line per
     state on stderr that names the key: Falco logs nothing for a failed extraction."""

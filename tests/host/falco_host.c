@@ -14,6 +14,8 @@
  *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--threads K] [--repeat R] [--hold]
  *                          [--to-string]   (event_to_string of each event, before its fields)
+ *                          [--metrics-thread] (get_metrics polled on each state meanwhile, as
+ *                          Falco's webserver does; then one {"metrics":..} line per state)
  *   falco_host LIB bench   --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--iterations R]
  *       (one untimed extraction before the clock starts: a plugin's one-time work is not timed)
@@ -2171,6 +2173,15 @@ static int cmd_extract(const char* path, const options* o)
         w[i].hold = o->hold;
         w[i].to_string = o->to_string;
     }
+    metrics_poller* mp = xcalloc(k, sizeof(metrics_poller));
+    pthread_t* mt = xcalloc(k, sizeof(pthread_t));
+    for (size_t i = 0; o->metrics_thread && p.get_metrics && i < k; i++) {
+        mp[i].p = &p;
+        mp[i].s = w[i].s;
+        atomic_init(&mp[i].stop, 0);
+        if (pthread_create(&mt[i], NULL, metrics_thread_main, &mp[i]) != 0)
+            die("pthread_create failed");
+    }
     if (k == 1) {
         worker_main(&w[0]);
     } else {
@@ -2183,6 +2194,18 @@ static int cmd_extract(const char* path, const options* o)
             die("thread %zu produced a different output than thread 0", i);
     verify_events(&es, p.id);
     out_sbuf(&w[0].out);
+    for (size_t i = 0; o->metrics_thread && p.get_metrics && i < k; i++) {
+        atomic_store(&mp[i].stop, 1);
+        pthread_join(mt[i], NULL);
+        sbuf m = {0};
+        sb_puts(&m, "{\"metrics\":");
+        sb_metrics(&m, &p, w[i].s);
+        sb_printf(&m, ",\"metric_polls\":%lu}\n", mp[i].polls);
+        out_sbuf(&m);
+        sb_free(&m);
+    }
+    free(mp);
+    free(mt);
     for (size_t i = 0; i < k; i++) {
         p.destroy(w[i].s);
         sb_free(&w[i].out);
