@@ -14,7 +14,7 @@ $(PY): | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(PY) pyproject.toml CMakeLists.txt $(wildcard cython/k8saudit_ovh/*) $(wildcard src/k8saudit_ovh/*.py) $(wildcard src/k8saudit_ovh_cli/*.py) $(wildcard src/k8saudit_ovh_release/*.py) $(wildcard src/shim/*) $(wildcard include/*)
+$(VENV)/.installed: $(PY) pyproject.toml CMakeLists.txt $(wildcard cython/k8saudit_ovh/*) $(wildcard src/k8saudit_ovh/*.py) $(wildcard src/k8saudit_ovh/ldp/*.py) $(wildcard src/k8saudit_ovh_cli/*.py) $(wildcard src/k8saudit_ovh_release/*.py) $(wildcard src/shim/*) $(wildcard include/*)
 	$(PY) -m pip install -q '.[test]'
 	touch $@
 

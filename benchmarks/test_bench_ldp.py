@@ -8,9 +8,13 @@ the plugin's (the host process: the WebSocket thread, the C parsing, next_batch 
 second case, extraction). Each case runs twice, with few and with many events; the difference
 removes start-up (Python, connection) from the steady-state figures.
 
-Target: >= 50k events/s ingest on one core, i.e. <= 2 CPU-seconds per 10^5 events without
-extraction. Set K8SAUDIT_OVH_BENCH_STRICT=1 to assert it (the default assertion is a lenient
-floor, for loaded CI machines). K8SAUDIT_OVH_IDLE_SECONDS=600 runs the 10-minute idle test.
+Guards: each case is compared with a baseline measured in the same run against the same
+server, that this project does not control: a plain `websockets` client that only drains the
+frames (benchmarks/ldp_baseline_client.py). The plugin's events per CPU-second must stay above
+about 0.6x of the ratio to that baseline measured on the development machine, so a 2x slowdown
+of the plugin fails, whatever the machine's speed or load. The design target (>= 50k events/s
+ingest on one core) is still asserted with K8SAUDIT_OVH_BENCH_STRICT=1.
+K8SAUDIT_OVH_IDLE_SECONDS=600 runs the 10-minute idle test.
 """
 from __future__ import annotations
 
@@ -105,6 +109,67 @@ def _run(host, lib, url, n, fields: bool, config=None) -> dict:
     return {"events": n, "wall_s": wall, "cpu_s": cpu}
 
 
+def _run_baseline(url, n, ca=None) -> dict:
+    args = [sys.executable, str(HERE / "ldp_baseline_client.py"), url, str(n)] + ([ca] if ca else [])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(args, capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"events": n, "wall_s": wall, "cpu_s": cpu}
+
+
+def _steady(small, big) -> dict:
+    d_events = big["events"] - small["events"]
+    d_wall = max(big["wall_s"] - small["wall_s"], 1e-9)
+    d_cpu = max(big["cpu_s"] - small["cpu_s"], 1e-9)
+    return {"steady_events_per_s": round(d_events / d_wall),
+            "steady_events_per_cpu_s": round(d_events / d_cpu)}
+
+
+def _measure_baseline(url, ca=None) -> dict:
+    return _steady(_run_baseline(url, N_SMALL, ca), _run_baseline(url, N_BIG, ca))
+
+
+# Measured on the 2-core development machine (plugin / plain websockets drain, steady state,
+# two runs): events per CPU-second 0.41-0.42 without extraction, 0.34-0.35 with the 33 rule
+# fields, 0.52-0.60 over wss://; events per second (wall, noisier) 0.45-0.71, 0.46-0.50 and
+# 0.58-1.2. The guards are 0.6x the lower figure: (CPU ratio, wall ratio). The wall ratio
+# catches what costs time without CPU (a sleep, a lock wait), the CPU ratio the rest.
+GUARD_INGEST = (0.25, 0.27)
+GUARD_RULE_FIELDS = (0.21, 0.27)
+GUARD_WSS = (0.31, 0.35)
+ROUNDS = 2
+
+
+def _compare(host, lib, url, fields, config=None, ca=None) -> dict:
+    """Interleaved rounds of the plugin and the baseline; the best of each (least disturbed
+    by the other processes of the machine)."""
+    plugin = base = None
+    for _ in range(ROUNDS):
+        b = _measure_baseline(url, ca)
+        p = _measure(host, lib, url, fields, config)
+        if base is None or b["steady_events_per_cpu_s"] > base["steady_events_per_cpu_s"]:
+            base = b
+        if plugin is None or p["steady_events_per_cpu_s"] > plugin["steady_events_per_cpu_s"]:
+            plugin = p
+    plugin["baseline_events_per_cpu_s"] = base["steady_events_per_cpu_s"]
+    plugin["baseline_events_per_s"] = base["steady_events_per_s"]
+    plugin["ratio_cpu"] = round(plugin["steady_events_per_cpu_s"] / base["steady_events_per_cpu_s"], 3)
+    plugin["ratio_wall"] = round(plugin["steady_events_per_s"] / base["steady_events_per_s"], 3)
+    return plugin
+
+
+def _guard(res, guard):
+    cpu, wall = guard
+    assert res["ratio_cpu"] >= cpu and res["ratio_wall"] >= wall, (
+        f"LDP ingest regressed against the plain websockets client measured in this run: "
+        f"CPU ratio {res['ratio_cpu']} (guard {cpu}), wall ratio {res['ratio_wall']} "
+        f"(guard {wall}): {res}")
+
+
 def _measure(host, lib, url, fields: bool, config=None) -> dict:
     small = _run(host, lib, url, N_SMALL, fields, config)
     big = _run(host, lib, url, N_BIG, fields, config)
@@ -129,26 +194,31 @@ def _report(benchmark, name, res):
 
 
 def test_ldp_ingest(benchmark, host, lib, server):
-    res = benchmark.pedantic(_measure, args=(host, lib, server, False), rounds=1, iterations=1)
+    res = benchmark.pedantic(_compare, args=(host, lib, server, False), rounds=1, iterations=1)
     _report(benchmark, "ingest (no extraction)", res)
-    floor = 50000 if STRICT else 15000
-    assert res["steady_events_per_cpu_s"] >= floor, res
+    _guard(res, GUARD_INGEST)
+    if STRICT:
+        assert res["steady_events_per_cpu_s"] >= 50000, res
 
 
 def test_ldp_ingest_with_rule_fields(benchmark, host, lib, server):
     fields = [ln for ln in (HERE / "rule_fields.txt").read_text().splitlines() if ln.strip()]
     assert len(fields) == 33
-    res = benchmark.pedantic(_measure, args=(host, lib, server, True), rounds=1, iterations=1)
+    res = benchmark.pedantic(_compare, args=(host, lib, server, True), rounds=1, iterations=1)
     _report(benchmark, "ingest + 33 rule fields", res)
-    assert res["steady_events_per_s"] >= (25000 if STRICT else 8000), res
+    _guard(res, GUARD_RULE_FIELDS)
+    if STRICT:
+        assert res["steady_events_per_s"] >= 25000, res
 
 
 def test_ldp_ingest_wss(benchmark, host, lib, tls_server):
     url, ca = tls_server
-    res = benchmark.pedantic(_measure, args=(host, lib, url, False, {"ldpCAFile": ca}),
+    res = benchmark.pedantic(_compare, args=(host, lib, url, False, {"ldpCAFile": ca}, ca),
                              rounds=1, iterations=1)
     _report(benchmark, "ingest over wss:// (no extraction)", res)
-    assert res["steady_events_per_cpu_s"] >= (40000 if STRICT else 10000), res
+    _guard(res, GUARD_WSS)
+    if STRICT:
+        assert res["steady_events_per_cpu_s"] >= 40000, res
 
 
 @pytest.mark.skipif(not os.environ.get("K8SAUDIT_OVH_IDLE_SECONDS"),

@@ -12,6 +12,7 @@ Scriptable from the test thread:
   - ``silence()``: stop sending to the current clients and stop reading from them, so their
     pings are never answered;
   - ``reject(status, count)``: answer the next `count` handshakes with that HTTP status;
+  - ``reject_replays(status, count)``: the same for the next `count` replay requests only;
   - a request with ``begin``/``end`` gets the recorded frames of that window, then a close
     (``replay_close=False``: then nothing more);
   - a wrong ``tk`` gets HTTP 401.
@@ -121,6 +122,7 @@ class LdpServer:
         self.replays = 0                    # accepted replay connections
         self.rejected: List[int] = []       # statuses answered instead of 101
         self._reject: List[int] = []
+        self._reject_replays: List[int] = []
         self._live: set = set()
         self._silenced: set = set()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -196,8 +198,10 @@ class LdpServer:
     def _process_request(self, connection, request):
         with self._lock:
             self.requests.append(request.path)
-            if self._reject:
-                status = self._reject.pop(0)
+            is_replay = "begin=" in request.path
+            if self._reject or (is_replay and self._reject_replays):
+                status = (self._reject_replays if is_replay and self._reject_replays
+                          else self._reject).pop(0)
                 self.rejected.append(status)
                 return connection.respond(status, f"HTTP {status}\n")
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
@@ -269,6 +273,10 @@ class LdpServer:
     def reject(self, status: int, count: int = 1):
         with self._lock:
             self._reject.extend([status] * count)
+
+    def reject_replays(self, status: int, count: int = 1):
+        with self._lock:
+            self._reject_replays.extend([status] * count)
 
     @property
     def live_clients(self) -> int:
@@ -451,6 +459,9 @@ def _main(argv=None) -> int:
     frames = []
     for i in range(args.count):
         ev = lines[i % len(lines)]
+        if not args.events and i >= len(lines):
+            # a unique auditID per event: the plugin drops repeated (auditID, stage) pairs
+            ev = ev.replace(f'"e-{i % len(lines):08d}-', f'"e-{i:08d}-', 1)
         frames.append(gelf_frame(ev).encode())
 
     # The frames are encoded once, then written straight to the transport in large chunks,

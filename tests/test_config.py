@@ -82,7 +82,7 @@ def test_ldp_defaults_and_numbers():
     c = config.parse("{}")
     assert (c.ldp_ping_interval, c.ldp_ping_timeout, c.ldp_min_backoff, c.ldp_max_backoff) == \
         (20.0, 20.0, 1.0, 60.0)
-    assert c.ldp_replay is False and c.ldp_ca_file == "" and c.ldp_dedupe_capacity == 65536
+    assert c.ldp_replay is True and c.ldp_ca_file == "" and c.ldp_dedupe_capacity == 65536
     c = config.parse('{"ldpPingInterval": 2, "ldpPingTimeout": 0.5, "ldpReplayOnReconnect": true,'
                      ' "ldpCAFile": "/etc/ca.pem", "ldpStatsInterval": 0}')
     assert c.ldp_ping_interval == 2.0 and isinstance(c.ldp_ping_interval, float)

@@ -18,68 +18,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import host_env  # noqa: E402
-from ldp_server import ConnectProxy, LdpServer, gelf_frame, make_tls, synthetic_events  # noqa: E402
+from ldp_server import ConnectProxy, LdpServer, gelf_frame, synthetic_events  # noqa: E402
+from ldp_support import (TOKEN, HostRun, _no_proxy_env, cfg, drain, lib, server,  # noqa: E402,F401
+                         tls, wait_for)
 
 import k8saudit_ovh  # noqa: E402
 from k8saudit_ovh import config as config_mod  # noqa: E402
 from k8saudit_ovh import ldp  # noqa: E402
+from k8saudit_ovh.ldp import connect as ldp_connect  # noqa: E402
 from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
-from k8saudit_ovh_cli.host import PluginError, PluginLibrary  # noqa: E402
-
-TOKEN = "s3cr3t-T0ken-4242"
-FAST = {"ldpPingInterval": 0.2, "ldpPingTimeout": 0.4, "ldpMinBackoff": 0.05,
-        "ldpMaxBackoff": 0.3, "ldpConnectTimeout": 3, "ldpStatsInterval": 0,
-        "ldpReplayIdleTimeout": 0.5}
-
-
-def cfg(**extra) -> str:
-    return json.dumps({**FAST, **extra})
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch):
-    for k in list(os.environ):
-        if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy",
-                         "socks_proxy", "no_proxy"):
-            monkeypatch.delenv(k)
-
-
-@pytest.fixture
-def server():
-    with LdpServer(token=TOKEN) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="session")
-def lib(plugin_lib):
-    return PluginLibrary(plugin_lib)
-
-
-def drain(inst, n: int, timeout: float = 20.0) -> list:
-    """Events from next_batch until `n` arrived or `timeout` passed (FAILURE/EOF raise/stop)."""
-    got = []
-    end = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < end:
-        rc, evs = inst.next_batch()
-        assert rc in (0, -1), f"next_batch returned {rc}: FAILURE/EOF on a live stream"
-        got.extend(evs)
-    return got
-
-
-def wait_for(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
+from k8saudit_ovh_cli.check import check as ldp_check  # noqa: E402
+from k8saudit_ovh_cli.host import PluginError  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # addresses
@@ -317,14 +266,16 @@ def test_wss_with_a_private_ca(lib, tls, tmp_path):
             inst.close()
         # without the CA: not trusted; reported in plain words, retried (not fatal)
         lines = []
-        rc = ldp.check(srv.url(host="localhost"), config_mod.parse(cfg()), events=1, timeout=2,
+        rc = ldp_check(srv.url(host="localhost"), config_mod.parse(cfg()), events=1, timeout=2,
                        out=lines.append)
         text = "\n".join(lines)
         assert rc == 1 and "certificate verification failed" in text and "ldpCAFile" in text
         assert TOKEN not in text
         with lib.init(cfg()) as st:
             inst = st.open(srv.url(host="localhost"))
-            assert drain(inst, 1, timeout=0.5) == []
+            srv.publish(synthetic_events(5, prefix="untrusted"))
+            assert drain(inst, 5, timeout=1.5) == []     # published, but not to an untrusted peer
+            assert st.metrics()["connected"] == 0 and srv.handshakes == 1
             inst.close()
     with lib.init(cfg(ldpCAFile=str(tmp_path / "missing.pem"))) as st:
         with pytest.raises(PluginError, match="ldpCAFile"):
@@ -339,7 +290,7 @@ def test_config_errors_at_handshake_fail_open_clearly(lib, server, status, words
         t0 = time.monotonic()
         with pytest.raises(PluginError) as e:
             st.open(server.url())
-        assert time.monotonic() - t0 < 3
+        assert time.monotonic() - t0 < 20     # an answer, not a hang
         msg = str(e.value)
         assert f"HTTP {status}" in msg and words in msg and "tk=***" in msg
         assert TOKEN not in msg and TOKEN not in st.last_error()
@@ -358,7 +309,7 @@ def test_transient_statuses_are_retried(lib, server):
     evs = synthetic_events(5, prefix="tr")
     with lib.init(cfg()) as st:
         inst = st.open(server.url())          # open does not fail on a 5xx
-        assert server.wait_clients(1, timeout=5)
+        assert server.wait_clients(1, timeout=20)
         assert server.rejected == [503, 503, 502]
         server.publish(evs)
         assert len(drain(inst, 5)) == 5
@@ -387,11 +338,11 @@ def test_oversize_frame_is_counted_and_the_stream_goes_on(lib, server):
         inst = st.open(server.url())
         assert server.wait_clients(1)
         server.send_raw([gelf_frame("x" * 100000)])
-        assert server.wait_clients(1, handshakes=2, timeout=5)
+        assert server.wait_clients(1, handshakes=2, timeout=20)
         server.publish(synthetic_events(3, prefix="big"))
         assert len(drain(inst, 3)) == 3
         m = st.metrics()
-        assert m["dropped_oversize"] == 1 and m["reconnects"] == 1
+        assert m["dropped_oversize"] == 1 and m["reconnects"] >= 1
         inst.close()
 
 
@@ -405,9 +356,12 @@ def test_backpressure_stops_reading_without_dropping_or_reconnecting(lib, server
                                                for i in range(0, n, 2000)])
         pub.start()
         assert wait_for(lambda: st.metrics()["events_ingested"] >= 16384, timeout=20)
-        time.sleep(1.5)   # several ping intervals + timeouts while nobody reads
+        m0 = st.metrics()
+        time.sleep(4.5)   # longer than ping interval + pong timeout, while nobody reads
         m = st.metrics()
-        assert m["queue_depth"] <= 16384 and m["events_ingested"] < n
+        # reading stopped: the queue is full, nothing was delivered, nothing more ingested
+        assert m["events_ingested"] == m0["events_ingested"] == m["queue_depth"] < n
+        assert m["events_delivered"] == 0 and m["queue_depth"] >= 16384 - 256
         assert m["reconnects"] == 0 and m["connected"] == 1
         got = drain(inst, n, timeout=30)
         pub.join(10)
@@ -418,10 +372,10 @@ def test_backpressure_stops_reading_without_dropping_or_reconnecting(lib, server
 
 
 def test_idle_connection_stays_up(lib, server):
-    with lib.init(cfg(ldpPingInterval=0.1, ldpPingTimeout=0.3)) as st:
+    with lib.init(cfg(ldpPingInterval=0.2, ldpPingTimeout=1.5)) as st:
         inst = st.open(server.url())
         assert server.wait_clients(1)
-        end = time.monotonic() + 3.0        # 30 ping intervals of silence
+        end = time.monotonic() + 4.0        # 20 ping intervals, over 2 pong timeouts, of silence
         while time.monotonic() < end:
             assert inst.next_batch()[1] == []
         assert st.metrics()["reconnects"] == 0 and server.handshakes == 1
@@ -431,14 +385,14 @@ def test_idle_connection_stays_up(lib, server):
 
 
 def test_dead_connection_is_detected_and_reopened(lib, server):
-    with lib.init(cfg(ldpPingInterval=0.1, ldpPingTimeout=0.2)) as st:
+    with lib.init(cfg(ldpPingInterval=0.2, ldpPingTimeout=1.0)) as st:
         inst = st.open(server.url())
         assert server.wait_clients(1)
         server.silence()
-        assert wait_for(lambda: server.handshakes >= 2 and server.live_clients == 1, timeout=5)
+        assert wait_for(lambda: server.handshakes >= 2 and server.live_clients == 1, timeout=20)
         server.publish(synthetic_events(3, prefix="dead"))
         assert len(drain(inst, 3)) == 3
-        assert st.metrics()["reconnects"] == 1
+        assert st.metrics()["reconnects"] >= 1
         inst.close()
 
 
@@ -448,8 +402,8 @@ def test_close_is_prompt(lib, server):
         assert server.wait_clients(1)
         t0 = time.monotonic()
         inst.close()
-        assert time.monotonic() - t0 < 1.0
-        assert wait_for(lambda: server.live_clients == 0, timeout=2)
+        assert time.monotonic() - t0 < 5       # not a ping timeout or a connect timeout
+        assert wait_for(lambda: server.live_clients == 0, timeout=5)
         assert st.metrics()["connected"] == 0
 
 
@@ -463,10 +417,10 @@ def test_close_during_a_hanging_handshake_is_prompt(lib):
         with lib.init(cfg(ldpConnectTimeout=30)) as st:
             t0 = time.monotonic()
             inst = st.open(f"ws://127.0.0.1:{port}/tail/?tk={TOKEN}")
-            assert time.monotonic() - t0 < 6      # open waits a bounded time for a verdict
+            assert time.monotonic() - t0 < 20     # open waits a bounded time, not 30 s
             t0 = time.monotonic()
             inst.close()
-            assert time.monotonic() - t0 < 1.0
+            assert time.monotonic() - t0 < 10     # cancels the handshake, not 30 s
     finally:
         lsock.close()
 
@@ -498,8 +452,8 @@ def test_https_proxy_is_honoured(lib, tls, monkeypatch):
     with LdpServer(token=TOKEN, ssl_context=server_ctx) as srv, ConnectProxy() as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         url = srv.url(host="localhost")
-        assert ldp.proxy_for(ldp.parse_url(url)) is None     # loopback: never proxied...
-        monkeypatch.setattr(ldp, "_is_loopback", lambda host: False)   # ...unless we pretend
+        assert ldp_connect.proxy_for(ldp.parse_url(url)) is None     # loopback: never proxied...
+        monkeypatch.setattr(ldp_connect, "is_loopback", lambda host: False)   # ...unless we pretend
         with lib.init(cfg(ldpCAFile=ca)) as st:
             inst = st.open(url)
             assert srv.wait_clients(1)
@@ -524,17 +478,17 @@ def _scenario(server, check_progress, replay: bool):
     check_progress(300)
     server.drop()                                  # 1. TCP drop mid-stream
     pub(200, "b")                                  # missed live (unless replayed)
-    assert server.wait_clients(1, handshakes=2, timeout=5)
+    assert server.wait_clients(1, handshakes=2, timeout=20)
     pub(200, "c")
     if not replay:
         check_progress(500)
     server.silence()                               # 2. silent, pings unanswered
     pub(100, "d")                                  # silenced clients get nothing
-    assert server.wait_clients(1, handshakes=3, timeout=5)
+    assert server.wait_clients(1, handshakes=3, timeout=20)
     server.reject(503, 2)                          # 3. 503 at the next handshakes
     server.drop()
     pub(100, "e")
-    assert server.wait_clients(1, handshakes=4, timeout=10)
+    assert server.wait_clients(1, handshakes=4, timeout=20)
     pub(300, "f")                                  # 4. recovered
     return published
 
@@ -550,7 +504,7 @@ def test_faults_and_replay_through_python_host(lib, server):
 
         published = _scenario(server, progress, replay=True)
         got.extend(drain(inst, len(published) - len(got), timeout=20))
-        assert wait_for(lambda: server.replays >= 3, timeout=5)
+        assert wait_for(lambda: server.replays >= 3, timeout=20)
         got.extend(drain(inst, 10 ** 6, timeout=1.5))       # anything extra would be a dupe
         payloads = [e.payload.decode() for e in got]
         assert len(payloads) == len(set(payloads)), "duplicates delivered"
@@ -564,15 +518,18 @@ def test_faults_and_replay_through_python_host(lib, server):
 
 
 def test_faults_without_replay_lose_only_the_gaps(lib, server):
-    with lib.init(cfg()) as st:
+    with lib.init(cfg(ldpReplayOnReconnect=False)) as st:
         inst = st.open(server.url())
         got = []
 
         def progress(n):
             got.extend(drain(inst, n - len(got)))
+            assert len(got) >= n
 
         published = _scenario(server, progress, replay=False)
         got.extend(drain(inst, 10 ** 6, timeout=2))
+        first = [e.payload.decode() for e in got[:300]]
+        assert first == published[:300]          # before any fault: all, in order
         payloads = {e.payload.decode() for e in got}
         assert {e for e in published if '"auditID":"f-' in e} <= payloads
         assert {e for e in published if '"auditID":"c-' in e} <= payloads
@@ -583,47 +540,6 @@ def test_faults_without_replay_lose_only_the_gaps(lib, server):
 
 # ---------------------------------------------------------------------------------------------
 # through the C host (a process without Python, like Falco)
-
-class HostRun:
-    """falco_host running in the background; its stdout JSON lines are collected."""
-
-    def __init__(self, c_host, plugin_lib, args, env=None):
-        self.proc = subprocess.Popen([c_host, plugin_lib, "replay", *args], env=host_env(env),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.lines = []
-        self.err = b""
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-        self._te = threading.Thread(target=self._read_err, daemon=True)
-        self._te.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            if line.strip():
-                self.lines.append(json.loads(line))
-
-    def _read_err(self):
-        self.err = self.proc.stderr.read()
-
-    @property
-    def events(self):
-        return [x for x in self.lines if "evtnum" in x]
-
-    def wait_events(self, n, timeout=20):
-        assert wait_for(lambda: len(self.events) >= n or self.proc.poll() is not None,
-                        timeout=timeout), f"{len(self.events)} of {n} events"
-        assert len(self.events) >= n, self.stderr()
-
-    def finish(self, timeout=30):
-        rc = self.proc.wait(timeout)
-        self._t.join(5)
-        self._te.join(5)
-        return rc
-
-    def stderr(self):
-        return self.err.decode("utf-8", "replace")
-
 
 def test_c_host_n_events_in_order(c_host, plugin_lib, server):
     evs = synthetic_events(2000, prefix="ch")
@@ -657,6 +573,10 @@ def test_c_host_faults_with_replay(c_host, plugin_lib, server):
     assert m["reconnects"] >= 3
     err = run.stderr()
     assert "reconnected" in err and "replayed" in err and "LDP: 1/1 connected" in err
+    # the stats line says what the replays brought and dropped
+    stats = [ln for ln in err.splitlines() if "LDP: 1/1 connected" in ln]
+    assert any(" replays: " in ln and " duplicates dropped" in ln for ln in stats), stats[-1:]
+    assert m["replayed_events"] > 0 and m["replays_failed"] == 0
     assert TOKEN not in err and TOKEN not in json.dumps(run.lines)
 
 
@@ -729,14 +649,17 @@ def test_token_never_printed_in_a_failing_session(c_host, plugin_lib, server):
     server.reject(503)
     run = HostRun(c_host, plugin_lib, ["--config", cfg(ldpReplayOnReconnect=True,
                                                        ldpStatsInterval=0.2),
-                                       "--open", server.url(), "--max-seconds", "4",
+                                       "--open", server.url(), "--max-seconds", "10",
                                        "--metrics-thread"])
     assert server.wait_clients(1, timeout=15)
+    server.reject_replays(500, 3)         # the replay connections are refused
     server.drop()
-    assert server.wait_clients(1, handshakes=2, timeout=5)
-    server.reject(500, 3)                 # the replay connections are refused
+    assert server.wait_clients(1, handshakes=2, timeout=20)
     server.silence()
-    run.finish(timeout=30)
+    assert run.finish(timeout=30) == 0, run.stderr()
+    assert run.lines[-1]["end"] == "TIME", run.lines[-1]
     err = run.stderr()
     assert "WARNING" in err and "503" in err and "tk=***" in err
+    assert "replay of [" in err and "given up" in err and "dead connection" in err
+    assert run.lines[-1]["metrics"]["replays_failed"] >= 1
     assert TOKEN not in err and TOKEN not in json.dumps(run.lines)

@@ -22,6 +22,8 @@ cdef enum counter_id:
     C_CONNECTED
     C_LAG_MS
     C_QUEUE_DEPTH
+    C_REPLAYED_EVENTS        # events a replay (after a reconnect or a restart) queued
+    C_REPLAYS_FAILED         # replays given up: their window may be missing
     C_COUNT
 
 cdef struct counters:
@@ -91,4 +93,5 @@ cdef class Feeder:
     cdef sbuf cluster            # JSON string literal of the cluster name ("" = none)
     cdef Dedupe dedupe           # None: no dedupe
     cdef uint64_t last_ts        # newest stageTimestamp of the events queued (lag_ms)
+    cdef uint64_t min_ts         # events not newer than this are dropped as duplicates (0: none)
     cdef uint64_t fdrops[<int>FD_COUNT]

@@ -42,6 +42,8 @@ _NAMES[<int>C_RECONNECTS] = b"reconnects";                         _MONO[<int>C_
 _NAMES[<int>C_CONNECTED] = b"connected";                           _MONO[<int>C_CONNECTED] = False
 _NAMES[<int>C_LAG_MS] = b"lag_ms";                                 _MONO[<int>C_LAG_MS] = False
 _NAMES[<int>C_QUEUE_DEPTH] = b"queue_depth";                       _MONO[<int>C_QUEUE_DEPTH] = False
+_NAMES[<int>C_REPLAYED_EVENTS] = b"replayed_events";               _MONO[<int>C_REPLAYED_EVENTS] = True
+_NAMES[<int>C_REPLAYS_FAILED] = b"replays_failed";                 _MONO[<int>C_REPLAYS_FAILED] = True
 
 cdef const char* counter_name(int i) noexcept nogil:
     return _NAMES[i]
@@ -341,6 +343,7 @@ cdef class Feeder:
         self.max_event_size = max_event_size
         self.dedupe = None
         self.last_ts = 0
+        self.min_ts = 0
 
     def __dealloc__(self):
         jdoc_free(&self.doc)
@@ -400,6 +403,11 @@ cdef class Feeder:
         """Drop events whose (auditID, stage) this Dedupe has already seen (None: no dedupe)."""
         self.dedupe = dedupe
 
+    def set_min_ts(self, uint64_t ns):
+        """Drop (as duplicates) events whose stageTimestamp is not after `ns` (0: keep all):
+        after a restart, what the previous process already delivered."""
+        self.min_ts = ns
+
     @property
     def last_event_ts(self):
         """The newest stageTimestamp (ns) of the events this Feeder queued, 0 if none."""
@@ -435,6 +443,7 @@ cdef inline void _make_ctx(Feeder self, feedctx* ctx):
     ctx.cluster_len = self.cluster.len
     ctx.scratch = &self.scratch
     ctx.last_ts = &self.last_ts
+    ctx.min_ts = self.min_ts
 
 
 cdef struct feedctx:
@@ -446,6 +455,7 @@ cdef struct feedctx:
     size_t cluster_len
     sbuf* scratch               # event text with the injected cluster name
     uint64_t* last_ts
+    uint64_t min_ts
 
 
 cdef int _feed(feedctx* f, const char* p, size_t n, uint32_t* queued) noexcept nogil:
@@ -505,6 +515,9 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     t = jstr(d, tsn, &m) if tsn and d.nodes[tsn].kind == J_STR else NULL
     if t == NULL or not parse_rfc3339_ns(t, m, &ts):
         k8s_add(&ctr.v[<int>C_DROPPED_BAD_TIMESTAMP], 1)
+        return FEED_OK
+    if ts <= f.min_ts:
+        k8s_add(&ctr.v[<int>C_DUPLICATES_DROPPED], 1)
         return FEED_OK
     src = d.buf + d.nodes[node].start
     span = d.nodes[node].end - d.nodes[node].start

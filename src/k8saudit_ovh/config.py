@@ -2,81 +2,102 @@
 
 Runs when the state's Python side is built, at its first open or extraction (CPython starts
 lazily, see docs/DESIGN.md "Lazy start"); plugin_init itself only checks, in C, that the text is
-one JSON object, so the keys and their rules are defined here and in the schema only.
+one JSON object, so the keys and their rules are defined here only.
 
-The same rules are published as a JSON schema by the entry library
-(include/k8saudit_config_schema.h); Falco checks that first, this module checks again so that
-any host gets an error naming the key.
+`TABLE` is the one place where a key is defined (type, bounds, default, description): the
+Config fields, the checks below and the JSON schema the entry library publishes
+(include/k8saudit_config_schema.h, written by scripts/gen-config-schema.py; tests/test_config.py
+fails when the header differs from what the table produces) all come from it. Falco checks the
+schema first; this module checks again so that any host gets an error naming the key.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from dataclasses import dataclass
-
-DEFAULT_MAX_EVENT_SIZE = 262144            # k8saudit's default (sdk.DefaultEvtSize)
-DEFAULT_WEBHOOK_MAX_BATCH_SIZE = 12582912   # k8saudit's default: ~1.2 x the apiserver batch
+from typing import Any, NamedTuple, Optional
 
 
 class ConfigError(ValueError):
     """An init config the plugin cannot run with; the message names the key."""
 
 
-# key -> (JSON type, minimum, maximum); one row per accepted key.
-KEYS = {
-    "maxEventSize": ("integer", 1, 64 * 1024 * 1024),
-    "webhookMaxBatchSize": ("integer", 1, 1024 * 1024 * 1024),
-    "useAsync": ("boolean", None, None),
-    "sslCertificate": ("string", None, None),
-    # LDP WebSocket live tail (times in seconds)
-    "ldpPingInterval": ("number", 0.05, 3600),
-    "ldpPingTimeout": ("number", 0.05, 3600),
-    "ldpConnectTimeout": ("number", 0.1, 600),
-    "ldpMinBackoff": ("number", 0.01, 3600),
-    "ldpMaxBackoff": ("number", 0.01, 3600),
-    "ldpReplayOnReconnect": ("boolean", None, None),
-    "ldpReplayMaxWindow": ("integer", 1, 7 * 86400),
-    "ldpReplayIdleTimeout": ("number", 0.1, 3600),
-    "ldpDedupeCapacity": ("integer", 1, 4 * 1024 * 1024),
-    "ldpCAFile": ("string", None, None),
-    "ldpStatsInterval": ("number", 0, 86400),
-}
-
-# LDP defaults
-DEFAULT_LDP_PING_INTERVAL = 20.0
-DEFAULT_LDP_PING_TIMEOUT = 20.0
-DEFAULT_LDP_CONNECT_TIMEOUT = 15.0
-DEFAULT_LDP_MIN_BACKOFF = 1.0
-DEFAULT_LDP_MAX_BACKOFF = 60.0
-DEFAULT_LDP_REPLAY_MAX_WINDOW = 3600
-DEFAULT_LDP_REPLAY_IDLE_TIMEOUT = 10.0
-DEFAULT_LDP_DEDUPE_CAPACITY = 65536
-DEFAULT_LDP_STATS_INTERVAL = 60.0
+class Key(NamedTuple):
+    name: str                  # the JSON key
+    attr: str                  # the Config attribute
+    kind: str                  # JSON schema type: integer, number, boolean, string
+    default: Any
+    lo: Optional[float]
+    hi: Optional[float]
+    description: str           # without the default: the schema adds it
 
 
-@dataclass(frozen=True)
-class Config:
-    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
-    webhook_max_batch_size: int = DEFAULT_WEBHOOK_MAX_BATCH_SIZE
-    use_async: bool = True
-    ssl_certificate: str = "/etc/falco/falco.pem"
-    ldp_ping_interval: float = DEFAULT_LDP_PING_INTERVAL
-    ldp_ping_timeout: float = DEFAULT_LDP_PING_TIMEOUT
-    ldp_connect_timeout: float = DEFAULT_LDP_CONNECT_TIMEOUT
-    ldp_min_backoff: float = DEFAULT_LDP_MIN_BACKOFF
-    ldp_max_backoff: float = DEFAULT_LDP_MAX_BACKOFF
-    ldp_replay: bool = False
-    ldp_replay_max_window: int = DEFAULT_LDP_REPLAY_MAX_WINDOW
-    ldp_replay_idle_timeout: float = DEFAULT_LDP_REPLAY_IDLE_TIMEOUT
-    ldp_dedupe_capacity: int = DEFAULT_LDP_DEDUPE_CAPACITY
-    ldp_ca_file: str = ""
-    ldp_stats_interval: float = DEFAULT_LDP_STATS_INTERVAL
-    extra: tuple = ()
+_LDP = "LDP live tail: "
 
-    @property
-    def max_line_size(self) -> int:
-        """A line (or message) may be an EventList: bounded by the larger of the two sizes."""
-        return max(self.max_event_size, self.webhook_max_batch_size)
+TABLE = (
+    Key("maxEventSize", "max_event_size", "integer", 262144, 1, 64 * 1024 * 1024,
+        "Maximum size in bytes of one audit event (compact JSON); larger events are dropped "
+        "and counted"),
+    Key("webhookMaxBatchSize", "webhook_max_batch_size", "integer", 12582912, 1,
+        1024 * 1024 * 1024,
+        "Maximum size in bytes of one line or message that may hold an EventList"),
+    Key("useAsync", "use_async", "boolean", True, None, None,
+        "Accepted for compatibility with k8saudit; extraction never blocks here"),
+    Key("sslCertificate", "ssl_certificate", "string", "/etc/falco/falco.pem", None, None,
+        "Accepted for compatibility with k8saudit (webhook TLS); unused"),
+    Key("ldpPingInterval", "ldp_ping_interval", "number", 20.0, 0.05, 3600,
+        _LDP + "seconds without any frame before a WebSocket ping is sent"),
+    Key("ldpPingTimeout", "ldp_ping_timeout", "number", 20.0, 0.05, 3600,
+        _LDP + "seconds to wait for the pong (or any frame) before the connection is declared "
+               "dead and re-opened"),
+    Key("ldpConnectTimeout", "ldp_connect_timeout", "number", 15.0, 0.1, 600,
+        _LDP + "seconds allowed for TCP connect, proxy, TLS and WebSocket handshakes"),
+    Key("ldpMinBackoff", "ldp_min_backoff", "number", 1.0, 0.01, 3600,
+        _LDP + "first reconnect delay in seconds, doubled at each failure, with jitter"),
+    Key("ldpMaxBackoff", "ldp_max_backoff", "number", 60.0, 0.01, 3600,
+        _LDP + "longest reconnect delay in seconds"),
+    Key("ldpReplayOnReconnect", "ldp_replay", "boolean", True, None, None,
+        _LDP + "after a reconnect, replay the missed window with LDP's begin/end parameters "
+               "and drop duplicates by auditID and stage (false: the seconds around each "
+               "reconnect are lost)"),
+    Key("ldpReplayMaxWindow", "ldp_replay_max_window", "integer", 3600, 1, 7 * 86400,
+        _LDP + "longest gap in seconds that a replay covers (the most recent part is "
+               "replayed)"),
+    Key("ldpReplayIdleTimeout", "ldp_replay_idle_timeout", "number", 10.0, 0.1, 3600,
+        _LDP + "a replay is complete when the server closes it or sends nothing for this "
+               "many seconds"),
+    Key("ldpDedupeCapacity", "ldp_dedupe_capacity", "integer", 65536, 1, 4 * 1024 * 1024,
+        _LDP + "number of recent events per stream remembered for duplicate detection when "
+               "replay is on (16 bytes each, x2)"),
+    Key("ldpCAFile", "ldp_ca_file", "string", "", None, None,
+        _LDP + "PEM file of the CA(s) that sign the server certificate, instead of the "
+               "system CAs. TLS is always verified"),
+    Key("ldpStatsInterval", "ldp_stats_interval", "number", 60.0, 0, 86400,
+        _LDP + "seconds between two statistics log lines, 0 for none"),
+    Key("ldpStateDir", "ldp_state_dir", "string", "", None, None,
+        _LDP + "folder where the time of the newest delivered event of each stream is kept, "
+               "so that after a restart the missed window is replayed (empty: no resume)"),
+    Key("ldpStateInterval", "ldp_state_interval", "number", 2.0, 0.05, 3600,
+        _LDP + "seconds between two writes of the resume state (it is also written at close)"),
+)
+
+# key -> (JSON type, minimum, maximum)
+KEYS = {k.name: (k.kind, k.lo, k.hi) for k in TABLE}
+_BY_NAME = {k.name: k for k in TABLE}
+_PY_TYPES = {"integer": int, "number": float, "boolean": bool, "string": str}
+
+
+def _max_line_size(self) -> int:
+    """A line (or message) may be an EventList: bounded by the larger of the two sizes."""
+    return max(self.max_event_size, self.webhook_max_batch_size)
+
+
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(k.attr, _PY_TYPES[k.kind], dataclasses.field(default=k.default)) for k in TABLE]
+    + [("extra", tuple, dataclasses.field(default=()))],
+    frozen=True, namespace={"max_line_size": property(_max_line_size),
+                            "__module__": __name__})
 
 
 def _check(key: str, value):
@@ -104,7 +125,7 @@ def _check(key: str, value):
     return value
 
 
-def parse(text: str) -> Config:
+def parse(text: str) -> "Config":
     text = (text or "").strip()
     if not text:
         return Config()
@@ -115,28 +136,52 @@ def parse(text: str) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("k8saudit-ovh: init config must be a JSON object, "
                           f"got {type(data).__name__}")
-    known = {k: _check(k, v) for k, v in data.items() if k in KEYS}
+    known = {_BY_NAME[k].attr: _check(k, v) for k, v in data.items() if k in KEYS}
     extra = tuple(sorted(k for k in data if k not in KEYS))
-    cfg = Config(
-        max_event_size=known.get("maxEventSize", DEFAULT_MAX_EVENT_SIZE),
-        webhook_max_batch_size=known.get("webhookMaxBatchSize", DEFAULT_WEBHOOK_MAX_BATCH_SIZE),
-        use_async=known.get("useAsync", True),
-        ssl_certificate=known.get("sslCertificate", "/etc/falco/falco.pem"),
-        ldp_ping_interval=known.get("ldpPingInterval", DEFAULT_LDP_PING_INTERVAL),
-        ldp_ping_timeout=known.get("ldpPingTimeout", DEFAULT_LDP_PING_TIMEOUT),
-        ldp_connect_timeout=known.get("ldpConnectTimeout", DEFAULT_LDP_CONNECT_TIMEOUT),
-        ldp_min_backoff=known.get("ldpMinBackoff", DEFAULT_LDP_MIN_BACKOFF),
-        ldp_max_backoff=known.get("ldpMaxBackoff", DEFAULT_LDP_MAX_BACKOFF),
-        ldp_replay=known.get("ldpReplayOnReconnect", False),
-        ldp_replay_max_window=known.get("ldpReplayMaxWindow", DEFAULT_LDP_REPLAY_MAX_WINDOW),
-        ldp_replay_idle_timeout=known.get("ldpReplayIdleTimeout", DEFAULT_LDP_REPLAY_IDLE_TIMEOUT),
-        ldp_dedupe_capacity=known.get("ldpDedupeCapacity", DEFAULT_LDP_DEDUPE_CAPACITY),
-        ldp_ca_file=known.get("ldpCAFile", ""),
-        ldp_stats_interval=known.get("ldpStatsInterval", DEFAULT_LDP_STATS_INTERVAL),
-        extra=extra,
-    )
+    cfg = Config(**known, extra=extra)
     if cfg.ldp_min_backoff > cfg.ldp_max_backoff:
         raise ConfigError("k8saudit-ovh: init config key 'ldpMinBackoff' "
                           f"({cfg.ldp_min_backoff:g}) must not exceed 'ldpMaxBackoff' "
                           f"({cfg.ldp_max_backoff:g})")
     return cfg
+
+
+# ---- the JSON schema published by plugin_get_init_schema
+
+def _default_text(k: Key) -> str:
+    if k.kind == "string":
+        return f"default '{k.default}'" if k.default else "default empty"
+    if k.kind == "boolean":
+        return "default " + ("true" if k.default else "false")
+    return f"default {k.default:g}" if isinstance(k.default, float) else f"default {k.default}"
+
+
+def schema() -> dict:
+    props = {}
+    for k in TABLE:
+        p: dict = {"type": k.kind}
+        if k.lo is not None:
+            p["minimum"], p["maximum"] = k.lo, k.hi
+        p["description"] = f"{k.description} ({_default_text(k)})"
+        props[k.name] = p
+    return {"$schema": "http://json-schema.org/draft-04/schema#",
+            "title": "k8saudit-ovh init config", "type": "object",
+            "additionalProperties": True, "properties": props}
+
+
+def schema_header() -> str:
+    """The C header that holds schema() as a string literal, one property per line."""
+    body = json.dumps(schema(), separators=(",", ":"), ensure_ascii=True)
+    head, _, rest = body.partition('"properties":{')
+    lines = [head + '"properties":{']
+    props = schema()["properties"]
+    for i, (name, p) in enumerate(props.items()):
+        item = json.dumps({name: p}, separators=(",", ":"), ensure_ascii=True)[1:-1]
+        lines.append(item + ("," if i + 1 < len(props) else ""))
+    lines.append("}}")
+    literal = "\n".join('"' + ln.replace("\\", "\\\\").replace('"', '\\"') + '"' for ln in lines)
+    return ("/* k8saudit-ovh: the init-config JSON schema returned by plugin_get_init_schema.\n"
+            " * Generated from src/k8saudit_ovh/config.py (TABLE) by scripts/gen-config-schema.py:\n"
+            " * do not edit; tests/test_config.py fails when it is out of date. */\n"
+            "#ifndef K8SAUDIT_OVH_CONFIG_SCHEMA_H\n#define K8SAUDIT_OVH_CONFIG_SCHEMA_H\n\n"
+            "static const char K8S_INIT_SCHEMA[] =\n" + literal + ";\n\n#endif\n")

@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import threading
 
+from .errors import OpenError
 from .log import get_logger
 
 # A whole multi-line document is read into memory: bounded.
 MAX_DOCUMENT_SIZE = 1024 * 1024 * 1024
 
 
-class SourceError(Exception):
-    """open_params that cannot be opened; the message says what and why."""
+class SourceError(OpenError):
+    """A file path in open_params that cannot be opened."""
 
 
 def resolve_paths(params: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import config as config_mod
 from . import filesource
 from . import ldp
+from .errors import OpenError
 from ._source import Counters, EventQueue, Feeder
 from .log import get_logger
 
@@ -24,7 +25,7 @@ class PluginState:
     def open(self, params: str) -> "Instance":
         params = params.strip()
         if not params:
-            raise filesource.SourceError(
+            raise OpenError(
                 "k8saudit-ovh: open_params is empty: give an LDP WebSocket address "
                 "(wss://<cluster>.logs.ovh.com/tail/?tk=<token>) or an audit log file path")
         queue = EventQueue(self.counters)

@@ -127,6 +127,8 @@ class _LiveCount:
 def _cmd_check(args) -> int:
     from k8saudit_ovh import config as config_mod
     from k8saudit_ovh import ldp
+
+    from .check import check
     try:
         cfg = config_mod.parse(args.config)
     except config_mod.ConfigError as exc:
@@ -136,7 +138,7 @@ def _cmd_check(args) -> int:
     rc = 0
     for address in addresses:
         print(f"k8saudit-ovh check {ldp.redact(address)}")
-        rc = max(rc, ldp.check(address, cfg, events=args.events, timeout=args.timeout))
+        rc = max(rc, check(address, cfg, events=args.events, timeout=args.timeout))
     return rc
 
 

@@ -11,6 +11,7 @@
  *                          [--cycles N] [--reload] [--max-events N] [--quiet] [--to-string]
  *                          [--metrics-thread] [--max-seconds S] [--arg-default max|zero]
  *                          [--expect-init-fail] [--expect-open-fail] [--hold]
+ *                          [--pause-after N:MS]
  *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--threads K] [--repeat R] [--hold]
  *                          [--to-string]   (event_to_string of each event, before its fields)
@@ -1512,6 +1513,10 @@ typedef struct options {
     long repeat;
     long iterations;
     int hold;
+    /* --pause-after N:MS: once N events are in, stop calling next_batch for MS ms, as a
+     * stalled Falco would (the producers then fill the queue: backpressure tests) */
+    long pause_after;
+    long pause_ms;
 } options;
 
 static long parse_long(const char* opt, const char* v, long min)
@@ -1571,6 +1576,15 @@ static void parse_options(int argc, char** argv, int start, options* o)
             o->to_string = 1;
         } else if (strcmp(a, "--metrics-thread") == 0) {
             o->metrics_thread = 1;
+        } else if (strcmp(a, "--pause-after") == 0) {
+            NEED_VALUE();
+            char* end;
+            const char* v = argv[++i];
+            o->pause_after = strtol(v, &end, 10);
+            if (end == v || *end != ':' || o->pause_after < 0) usage_error("--pause-after takes N:MS");
+            v = end + 1;
+            o->pause_ms = strtol(v, &end, 10);
+            if (end == v || *end || o->pause_ms <= 0) usage_error("--pause-after takes N:MS");
         } else if (strcmp(a, "--max-seconds") == 0) {
             NEED_VALUE();
             char* end;
@@ -1893,7 +1907,13 @@ static int cmd_replay(const char* path, const options* o)
         char* fail_msg = NULL;
 
         if (o->max_events == 0) end = "MAX";
+        int paused = 0;
         while (!end) {
+            if (o->pause_ms > 0 && !paused && counter >= (uint64_t)o->pause_after) {
+                paused = 1;
+                struct timespec ts = {o->pause_ms / 1000, (o->pause_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+            }
             uint32_t n = 0xFFFFFFFFu;
             ss_plugin_event** evts = NULL;
             double t0 = mono_s();
