@@ -25,7 +25,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider tests benchmarks
 
 bench: $(VENV)/.installed
-	$(PY) -m pytest -q benchmarks --benchmark-only
+	$(PY) -m pytest -q -p no:cacheprovider benchmarks
 
 artifact: $(VENV)/.installed
 	$(PY) -m k8saudit_ovh_release.artifact build --out dist

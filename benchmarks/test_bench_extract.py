@@ -3,13 +3,21 @@
 (b) the 33 fields of the official rules (benchmarks/rule_fields.txt), parse included;
 (c) every spec of fields.txt, parse included.
 Extraction runs like Falco: one extract_fields call per field, each event parsed once.
-Each benchmark records events/s and ns per field call in extra_info; test_ratio measures the
-loops interleaved and checks (b) / (a) against the CI bound."""
+Each benchmark records events/s and ns per field call in extra_info; test_throughput_guards
+measures the loops interleaved with simdjson's C++ DOM parse and checks guards.EXTENSION."""
 import pytest
 
 import bench_common
+import c_host_bench
+import guards
 
 pytestmark = pytest.mark.skipif(not bench_common.available(), reason="conformance events not found")
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory):
+    """(falco_host, parse_baseline): the baseline of the guards is simdjson's C++ DOM parse."""
+    return c_host_bench.build(tmp_path_factory.mktemp("native"))
 
 ITERATIONS = 5
 
@@ -57,8 +65,18 @@ def test_extract_all_fields(benchmark, extractor, payloads):
     _record(benchmark, payloads, specs)
 
 
-def test_ratio(payloads):
-    m = bench_common.measure(payloads, bench_common.load_rule_specs(), bench_common.load_all_specs())
+def test_throughput_guards(payloads, native):
+    _, dom = native
+    last = {}
+
+    def measure():
+        last["m"] = bench_common.measure(payloads, bench_common.load_rule_specs(),
+                                         bench_common.load_all_specs(),
+                                         dom_parse=lambda: c_host_bench.dom_parse_ns(dom))
+        return bench_common.ns_per_event(last["m"])
+    speeds, ns = guards.best_speeds(guards.EXTENSION, measure)
     print()
-    print(bench_common.format_report(m))
-    assert m["ratio"] <= 4.0
+    print(bench_common.format_report(last["m"]))
+    print(guards.report(guards.EXTENSION, speeds))
+    assert guards.failures(guards.EXTENSION, speeds) == []
+    assert guards.baseline_failure(ns) is None

@@ -59,6 +59,22 @@ def test_defaults():
     ('{"ldpCAFile":["a"]}', "ldpCAFile"),
     ('{"ldpStatsInterval":-1}', "ldpStatsInterval"),
     ('{"ldpMinBackoff":5,"ldpMaxBackoff":2}', "ldpMinBackoff"),
+    # not finite (Python's json reads NaN and Infinity; 1e999 is a JSON number that overflows)
+    ('{"ldpPingInterval":NaN}', "ldpPingInterval"),
+    ('{"ldpPingTimeout":Infinity}', "ldpPingTimeout"),
+    ('{"ldpMinBackoff":-Infinity}', "ldpMinBackoff"),
+    ('{"ldpStatsInterval":1e999}', "ldpStatsInterval"),
+    ('{"maxEventSize":NaN}', "maxEventSize"),
+    ('{"maxEventSize":1e400}', "maxEventSize"),
+    # above the maximum
+    ('{"maxEventSize":67108865}', "maxEventSize"),
+    ('{"maxEventSize":100000000000000000000000000000}', "maxEventSize"),
+    ('{"webhookMaxBatchSize":1073741825}', "webhookMaxBatchSize"),
+    ('{"ldpPingInterval":3600.001}', "ldpPingInterval"),
+    ('{"ldpConnectTimeout":601}', "ldpConnectTimeout"),
+    ('{"ldpReplayMaxWindow":604801}', "ldpReplayMaxWindow"),
+    ('{"ldpDedupeCapacity":4194305}', "ldpDedupeCapacity"),
+    ('{"ldpStatsInterval":86400.5}', "ldpStatsInterval"),
 ])
 def test_bad_values_name_the_key(text, key):
     with pytest.raises(config.ConfigError) as e:
@@ -88,3 +104,10 @@ def test_ldp_defaults_and_numbers():
     assert c.ldp_ping_interval == 2.0 and isinstance(c.ldp_ping_interval, float)
     assert c.ldp_ping_timeout == 0.5 and c.ldp_replay and c.ldp_ca_file == "/etc/ca.pem"
     assert c.ldp_stats_interval == 0.0
+
+
+def test_upper_bounds_are_accepted():
+    hi = {k: v[2] for k, v in config.KEYS.items() if v[0] in ("integer", "number")}
+    c = config.parse(json.dumps(dict(hi, ldpMinBackoff=hi["ldpMaxBackoff"])))
+    assert c.max_event_size == 64 * 1024 * 1024 and c.webhook_max_batch_size == 1024 ** 3
+    assert c.ldp_dedupe_capacity == 4 * 1024 * 1024 and c.ldp_stats_interval == 86400.0

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import calendar
 import json
+import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import host_env
 
 from k8saudit_ovh_cli import host as host_mod
 
@@ -45,8 +50,11 @@ FORBIDDEN_SYMBOLS = {
 # --------------------------------------------------------------------------------------
 # expectations computed independently of the plugin
 
+# Go's time.Parse(time.RFC3339Nano), which k8saudit uses: any number of fraction digits, the
+# first 9 count; ASCII digits only (hence no \d); the plugin also refuses times before 1970.
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|([+-])(\d{2}):(\d{2}))$"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(Z|([+-])([0-9]{2}):([0-9]{2}))"
 )
 
 
@@ -54,10 +62,12 @@ def rfc3339_ns(value: object) -> Optional[int]:
     """ns since the epoch for an RFC 3339 (RFC3339Nano-style) timestamp, None if invalid."""
     if not isinstance(value, str):
         return None
-    m = _RFC3339.match(value)
+    m = _RFC3339.fullmatch(value)
     if not m:
         return None
     y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+    if y < 1969:        # before 1970 whatever the offset (and out of calendar's range)
+        return None
     if not (1 <= mo <= 12) or not (0 <= h <= 23) or not (0 <= mi <= 59) or not (0 <= s <= 59):
         return None
     if not (1 <= d <= calendar.monthrange(y, mo)[1]):
@@ -68,8 +78,9 @@ def rfc3339_ns(value: object) -> Optional[int]:
         if oh > 23 or om > 59:
             return None
         offset = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
-    frac = int((m.group(7) or "").ljust(9, "0") or "0")
-    return (calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - offset) * 1_000_000_000 + frac
+    frac = int((m.group(7) or "")[:9].ljust(9, "0"))
+    ns = (calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - offset) * 1_000_000_000 + frac
+    return ns if 0 <= ns < 2**64 else None      # Falco's event time: uint64 ns
 
 
 def test_rfc3339_helper():
@@ -77,10 +88,34 @@ def test_rfc3339_helper():
     assert rfc3339_ns("1970-01-01T00:00:01.5Z") == 1_500_000_000
     assert rfc3339_ns("1970-01-01T01:00:00+01:00") == 0
     assert rfc3339_ns("1970-01-01T00:00:00.000000001-00:01") == 60_000_000_001
+    assert rfc3339_ns("1970-01-01T00:00:00.1234567891Z") == 123_456_789   # digits 10+ ignored
+    assert rfc3339_ns("2554-07-21T23:34:33.709551615Z") == 2**64 - 1
+    assert rfc3339_ns("2554-07-21T23:34:33.709551616Z") is None
     for bad in ("2024-11-13 18:34:10.595494000", "2024-02-30T00:00:00Z", "2024-01-01T24:00:00Z",
-                "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00.1234567890Z",
-                "2024-01-01T00:00:60Z", "2024-01-01T00:00:00+24:00", 12, None):
+                "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "1969-12-31T23:59:59Z",
+                "1970-01-01T00:30:00+01:00", "2024-01-01T00:00:60Z", "2024-01-01T00:00:00+24:00",
+                "2024-01-01T00:00:00Z\n", "\u0662024-01-01T00:00:00Z", 12, None):
         assert rfc3339_ns(bad) is None, bad
+
+
+_TS_PARTS = st.one_of(st.sampled_from(["1970", "2024", "2023", "2000", "2100", "1969", "0000", "9999",
+                                       "2554", "2555"]),
+                      st.text("0123456789", min_size=1, max_size=5))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(y=_TS_PARTS, mo=st.sampled_from(["01", "02", "12", "13", "00", "1"]),
+       d=st.sampled_from(["01", "28", "29", "30", "31", "32"]),
+       hms=st.sampled_from(["00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "1:00:00"]),
+       frac=st.one_of(st.just(""), st.text("0123456789", max_size=14).map(lambda t: "." + t)),
+       zone=st.sampled_from(["Z", "z", "+00:00", "-00:01", "+23:59", "+24:00", "-12:60", "+0200",
+                             "", "Zjunk", "+02:00 "]),
+       sep=st.sampled_from(["T", "T", "T", "t", " "]))
+def test_rfc3339_oracle_agrees_with_the_plugin(y, mo, d, hms, frac, zone, sep):
+    """One rule: the oracle above and the plugin's own parser (what sets event times)."""
+    from k8saudit_ovh._source import rfc3339_ns as plugin_rfc3339_ns
+    text = f"{y}-{mo}-{d}{sep}{hms}{frac}{zone}"
+    assert rfc3339_ns(text) == plugin_rfc3339_ns(text), text
 
 
 def compact(obj) -> str:
@@ -298,8 +333,36 @@ def test_exported_symbols(info, plugin_lib):
 def test_replay_conformance(c_host, plugin_lib, run_host, events_path, expected_events):
     rc, out, err = replay(run_host, c_host, plugin_lib, "--open", str(events_path), "--to-string")
     assert rc == 0, err
-    cyc = assert_conformance_replay(out, expected_events, check_string=True)
-    assert cyc[1]["end"]["max_batch_ms"] < 1000, "next_batch must block only for a bounded time"
+    assert_conformance_replay(out, expected_events, check_string=True)
+
+
+def test_next_batch_times_out_while_the_source_is_idle(c_host, plugin_lib, conformance_lines,
+                                                       expected_events, tmp_path):
+    # The source is a FIFO whose writer sends the events only after IDLE_S: meanwhile
+    # next_batch must keep returning TIMEOUT (it waits at most 50 ms) instead of waiting for
+    # the data. The bounds leave seconds of slack for a loaded machine; a next_batch that
+    # waits for data takes IDLE_S.
+    idle_s = 3.0
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)     # a writer exists: the plugin's open does not block
+    try:
+        host = subprocess.Popen([c_host, plugin_lib, "replay", "--open", str(fifo), "--quiet"],
+                                env=host_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+        time.sleep(idle_s)
+        with os.fdopen(writer, "w", encoding="utf-8") as w:
+            writer = None
+            w.write("".join(line + "\n" for line in conformance_lines))
+        out, err = host.communicate(timeout=300)
+    finally:
+        if writer is not None:
+            os.close(writer)
+    assert host.returncode == 0, err[-3000:]
+    end = json.loads(out.strip().splitlines()[-1])
+    assert end["end"] == "EOF" and end["events"] == len(expected_events), end
+    assert end["timeouts"] >= 3, end
+    assert end["max_batch_ms"] < idle_s * 1000 * 0.8, end
 
 
 def test_replay_conformance_file_scheme(c_host, plugin_lib, run_host, events_path,

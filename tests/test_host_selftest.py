@@ -193,10 +193,13 @@ def test_replay_output_is_canonical_json(c_host, fake, run_host, payload_file):
     r = subprocess.run([c_host, fake, "replay", "--open", str(payload_file)],
                        capture_output=True, env=host_env())
     assert r.returncode == 0
-    for line in r.stdout.decode("utf-8").split("\n")[:-1]:
-        obj = json.loads(line)
-        if "end" not in obj:
-            assert line == canonical(obj)
+    lines = r.stdout.decode("utf-8").split("\n")
+    assert lines[-1] == ""                          # every line ends with a newline
+    events = [json.loads(line) for line in lines[:-1]]
+    assert [e.get("payload") for e in events[:-1]] == PAYLOADS
+    assert events[-1]["end"] == "EOF"
+    for line, obj in zip(lines, events[:-1]):
+        assert line == canonical(obj)
 
 
 def test_replay_cycles_reload_and_max(c_host, fake, run_host, payload_file):
@@ -355,6 +358,9 @@ def test_bench(c_host, fake, run_host, payload_file):
     (b,) = out
     assert b["events"] == 50 * len(PAYLOADS) and b["field_calls"] == 2 * b["events"]
     assert b["seconds"] > 0 and b["events_per_s"] > 0 and b["ns_per_field_call"] > 0
+    # the undisturbed pass sums, per 32-event chunk, the fastest of the 50 timings of that
+    # chunk: never more than the average pass
+    assert 0 < b["best_pass_seconds"] <= b["seconds"] / 50
 
 
 # --------------------------------------------------------------------------------------
@@ -449,3 +455,24 @@ def test_python_host_violations(fake, hostmod, payload_file, tmp_path):
         with lib.init(json.dumps({"mode": mode})) as st:
             with pytest.raises(hostmod.ContractError, match=msg):
                 st.extract(b"x", 1, ["fake.payload"])
+
+
+@pytest.mark.parametrize("required,outcome", [(True, "1 error"), (False, "1 skipped")])
+def test_missing_asan_fails_in_ci(required, outcome, tmp_path):
+    """A compiler without ASan (here: none at all) skips the ASan tests on a workstation, and
+    fails them in CI, where a green run must mean that they ran."""
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "K8SAUDIT_OVH_REQUIRE_ASAN")}
+    env["CC"] = "false"
+    if required:
+        env["K8SAUDIT_OVH_REQUIRE_ASAN"] = "1"
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "--basetemp", str(tmp_path / "t"), "-rs",
+                        f"{Path(__file__).resolve()}::test_asan_host_clean"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert outcome in r.stdout, r.stdout[-3000:]
+    if required:
+        assert r.returncode != 0 and "AddressSanitizer is required in CI" in r.stdout
+    else:
+        assert r.returncode == 0 and "no working AddressSanitizer" in r.stdout

@@ -305,7 +305,9 @@ cdef bint parse_rfc3339_ns(const char* s, size_t n, uint64_t* out) noexcept nogi
             secs += oh * 3600 + om * 60
     else:
         return False
-    if secs < 0:
+    # Falco's event time is uint64 ns: from 1970 to 2554-07-21T23:34:33.709551615Z. Later
+    # times would wrap around to wrong ones.
+    if secs < 0 or secs > 18446744073LL or (secs == 18446744073LL and frac > 709551615):
         return False
     out[0] = <uint64_t>secs * 1000000000ull + <uint64_t>frac
     return True

@@ -14,6 +14,7 @@ from .log import get_logger
 
 # A whole multi-line document is read into memory: bounded.
 MAX_DOCUMENT_SIZE = 1024 * 1024 * 1024
+DOCUMENT_CHUNK = 1024 * 1024
 
 
 class SourceError(OpenError):
@@ -33,11 +34,18 @@ def resolve_paths(params: str) -> list[str]:
         files = [p for p in entries if os.path.isfile(p)]
         return sorted(files, key=lambda p: (os.stat(p).st_mtime_ns, p))
     try:
-        with open(path, "rb"):
-            pass
+        os.close(_open_nonblocking(path))
     except OSError as exc:
         raise SourceError(f"k8saudit-ovh: cannot open audit log '{path}': {exc.strerror}") from None
     return [path]
+
+
+def _open_nonblocking(path: str) -> int:
+    """A read descriptor that a FIFO without a writer cannot block (a plain open() waits for
+    one, and would hang plugin_open); reads block again as usual. Such a FIFO reads as empty."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    return fd
 
 
 class FileSource:
@@ -60,16 +68,21 @@ class FileSource:
         return not self.thread.is_alive()
 
     def _run(self):
+        path = None
         try:
             for path in self.paths:
-                with open(path, "rb") as f:
+                with os.fdopen(_open_nonblocking(path), "rb") as f:
                     if not self._read(f):
                         return
         except OSError as exc:
-            self.queue.fail(f"k8saudit-ovh: error reading audit log '{exc.filename}': {exc.strerror}")
+            # a read error (EIO) carries no file name: the path is the one being read
+            self.queue.fail(f"k8saudit-ovh: error reading audit log '{exc.filename or path}': "
+                            f"{exc.strerror or exc}")
         except Exception as exc:  # never let a reader bug kill Falco silently
             self.log.exception("file reader failed")
-            self.queue.fail(f"k8saudit-ovh: file reader failed: {exc}")
+            # some exceptions have no text (MemoryError): the type names the cause
+            cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.queue.fail(f"k8saudit-ovh: file reader failed on '{path}': {cause}")
         finally:
             self.queue.finish()
 
@@ -98,12 +111,20 @@ class FileSource:
 
     def _feed_document(self, head: bytes, f) -> bool:
         """The first line is not a whole JSON value: the file is one multi-line document."""
-        rest = f.read(MAX_DOCUMENT_SIZE - len(head) + 1)
-        if len(head) + len(rest) > MAX_DOCUMENT_SIZE:
-            self.log.error("audit log document larger than %d bytes: dropped", MAX_DOCUMENT_SIZE)
-            self.feeder.count_drop("oversize")
-            return True
-        return self.feeder.feed(head + b"\n" + rest) >= 0
+        # Read in chunks: f.read(MAX_DOCUMENT_SIZE) would reserve the whole limit (1 GiB) up
+        # front even for a small file, which fails under an address-space limit.
+        parts, size = [head, b"\n"], len(head)
+        while True:
+            chunk = f.read(DOCUMENT_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_DOCUMENT_SIZE:
+                self.log.error("audit log document larger than %d bytes: dropped", MAX_DOCUMENT_SIZE)
+                self.feeder.count_drop("oversize")
+                return True
+            parts.append(chunk)
+        return self.feeder.feed(b"".join(parts)) >= 0
 
     @staticmethod
     def _skip_rest_of_line(f):

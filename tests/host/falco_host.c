@@ -2238,6 +2238,11 @@ static int cmd_extract(const char* path, const options* o)
     return 0;
 }
 
+/* bench also times every run of BENCH_CHUNK consecutive events and keeps, per chunk, the
+ * fastest of the iterations: their sum (best_pass_seconds) is one pass over the events that
+ * the machine's other processes did not disturb, short enough to fit between preemptions. */
+#define BENCH_CHUNK 32
+
 static int cmd_bench(const char* path, const options* o)
 {
     plugin p;
@@ -2248,6 +2253,9 @@ static int cmd_bench(const char* path, const options* o)
     extractor x;
     extractor_init(&x, specs.n, 0);
     uint64_t evtnum = 0, calls = 0, bytes = 0;
+    size_t nchunks = (es.n + BENCH_CHUNK - 1) / BENCH_CHUNK;
+    double* best = xcalloc(nchunks ? nchunks : 1, sizeof(double));
+    double chunk_start = 0;
 
     /* One untimed call first, for an event number the loop never uses: a plugin may do one-time
      * work at its first extraction (k8saudit-ovh starts CPython there when it was not opened,
@@ -2259,20 +2267,29 @@ static int cmd_bench(const char* path, const options* o)
     double t0 = mono_s();
     for (long r = 0; r < o->iterations; r++) {
         for (size_t i = 0; i < es.n; i++) {
+            if (i % BENCH_CHUNK == 0) chunk_start = mono_s();
             ++evtnum; /* a new event number per delivered event, as sinsp numbers them */
             for (size_t k = 0; k < specs.n; k++) {
                 bytes += extract_bench_one(&p, s, &x, (const ss_plugin_event*)es.evt[i], evtnum,
                                            p.event_source, k, &specs.v[k]);
                 calls++;
             }
+            if ((i + 1) % BENCH_CHUNK == 0 || i + 1 == es.n) {
+                double dt = mono_s() - chunk_start;
+                if (r == 0 || dt < best[i / BENCH_CHUNK]) best[i / BENCH_CHUNK] = dt;
+            }
         }
     }
     double secs = mono_s() - t0;
+    double best_secs = 0;
+    for (size_t c = 0; c < nchunks; c++) best_secs += best[c];
+    free(best);
 
     verify_events(&es, p.id);
     sbuf b = {0};
     sb_printf(&b, "{\"events\":%" PRIu64 ",\"field_calls\":%" PRIu64 ",\"value_bytes\":%" PRIu64
-              ",\"seconds\":%.9f", evtnum, calls, bytes, secs);
+              ",\"seconds\":%.9f,\"best_pass_seconds\":%.9f", evtnum, calls, bytes, secs,
+              best_secs);
     if (secs > 0)
         sb_printf(&b, ",\"events_per_s\":%.3f", (double)evtnum / secs);
     else
