@@ -1,5 +1,9 @@
 """Init config: parse and validate the JSON that Falco passes to plugin_init.
 
+Runs when the state's Python side is built, at its first open or extraction (CPython starts
+lazily, see docs/DESIGN.md "Lazy start"); plugin_init itself only checks, in C, that the text is
+one JSON object, so the keys and their rules are defined here only.
+
 `TABLE` is the one place where a key is defined (type, bounds, default, description): the
 Config fields, the checks below and the JSON schema the entry library publishes
 (include/k8saudit_config_schema.h, written by scripts/gen-config-schema.py; tests/abi/test_config.py

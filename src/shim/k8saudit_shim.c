@@ -2,10 +2,14 @@
  * libk8saudit-ovh.so: the library Falco loads.
  *
  * Identity and metadata (name, version, fields, schema...) are static C data, answered without
- * Python. plugin_init brings up CPython when the process has none (Falco), or joins the
- * interpreter of a Python host (pyembed.c), imports k8saudit_ovh._plugin and takes its C
- * function table from a capsule; every stateful call then goes straight to that table. This
- * library does not link libpython (it would make even `falco --list-plugins` need it).
+ * Python. plugin_init only checks that the config is a JSON object and keeps a copy: `falco
+ * --list`, `--list-plugins` and inspectors that init the plugin but never open it must not pay
+ * for (or fail on) CPython. The first call that needs the Python side (open, extract_fields,
+ * event_to_string) brings up CPython when the process has none (Falco), or joins the
+ * interpreter of a Python host (pyembed.c), imports k8saudit_ovh._plugin, takes its C function
+ * table from a capsule and builds the state's Python half from the config; every stateful call
+ * then goes straight to that table. This library does not link libpython (it would make even
+ * `falco --list-plugins` need it).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -15,6 +19,7 @@
 #include <string.h>
 
 #include "falco_plugin_abi.h"
+#include "config_check.h"
 #include "k8saudit_config_schema.h"
 #include "k8saudit_fields.h"
 #include "k8saudit_vtable.h"
@@ -128,6 +133,10 @@ EXPORT const char* plugin_list_open_params(ss_plugin_t* s, ss_plugin_rc* rc) {
 
 /* ---------------------------------------------------------------- the embedded runtime */
 
+/* CPython is started (or joined) once per process, at the first call that needs the Python
+ * side (lazy_build); g_lock makes that one-time start race-free when two states reach it from
+ * two threads (libsinsp runs each inspector on its own thread). The failure text of a start
+ * that cannot be retried is remembered by pyembed.c itself. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static const k8s_vtable* g_vt;
 
@@ -157,54 +166,113 @@ static void pipe_restore(pipe_guard* g) {
     pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
-
+/*
+ * A plugin state. plugin_init only copies the config (after a syntax check): Falco inits the
+ * plugin for `--list` and in inspectors that never open it, and none of that may start CPython.
+ * The Python side (`inner`, built by the table's init) comes with the first call that needs it:
+ * open, extract_fields, event_to_string (lazy_build).
+ *
+ * `vt` is the switch: NULL until `inner` is built, then the function table, stored with release
+ * order after `inner`. Calls on one state are serialised by the ABI, except get_metrics, which
+ * Falco's webserver thread may make at any time: it loads `vt` with acquire order, so a non-NULL
+ * `vt` there comes with a complete `inner`. On the hot path, extract_fields pays one load and
+ * one well-predicted branch for this (2 instructions a call), next_batch nothing.
+ */
 typedef struct shim_state {
+    const k8s_vtable* vt;
     ss_plugin_t* inner;
+    char* config;           /* the init config, until inner is built from it */
+    int failed;             /* building inner failed: err says why, and it is not retried */
     char err[ERRLEN];
 } shim_state;
 
-EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
-    shim_state* st = calloc(1, sizeof *st);
-    if (!st) {
-        *rc = SS_PLUGIN_FAILURE;
-        return NULL;
-    }
+static inline const k8s_vtable* state_vt(const shim_state* st) {
+    return __atomic_load_n(&st->vt, __ATOMIC_ACQUIRE);
+}
+
+/* Builds st->inner, starting CPython first if no state of this process did. 0 when inner is
+ * there; -1 with the reason in st->err otherwise. A failed build is not retried for the state:
+ * the config or runtime that made it fail has not changed, and the hot path must not run Python
+ * per call. */
+static int lazy_build(shim_state* st) {
+    if (st->vt) return 0;
+    if (st->failed) return -1;
     pthread_mutex_lock(&g_lock);
     if (!g_vt) g_vt = k8s_embed_start((const void*)&plugin_get_name, st->err, ERRLEN);
     const k8s_vtable* vt = g_vt;
     pthread_mutex_unlock(&g_lock);
-    if (vt) st->inner = g_vt->init(in && in->config ? in->config : "", st->err, ERRLEN);
-    *rc = st->inner ? SS_PLUGIN_SUCCESS : SS_PLUGIN_FAILURE;
+    /* The table's init takes the GIL itself: two states built at once take turns there. */
+    ss_plugin_t* inner = vt ? vt->init(st->config, st->err, ERRLEN) : NULL;
+    if (!inner) {
+        st->failed = 1;
+        return -1;
+    }
+    st->inner = inner;
+    free(st->config);
+    st->config = NULL;
+    __atomic_store_n(&st->vt, vt, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Field extraction fails silently in Falco (an empty value, no get_last_error), and in capture
+ * mode it is the first call that needs Python: say once per state why every field is empty. */
+static void report_extraction_off(shim_state* st) {
+    fprintf(stderr, "[k8saudit-ovh] ERROR field extraction is off for this plugin state: %s\n",
+            st->err);
+    fflush(stderr);
+}
+
+EXPORT ss_plugin_t* plugin_init(const ss_plugin_init_input* in, ss_plugin_rc* rc) {
+    shim_state* st = calloc(1, sizeof *st);
+    const char* config = in && in->config ? in->config : "";
+    if (!st) {
+        *rc = SS_PLUGIN_FAILURE;
+        return NULL;
+    }
+    /* The host's config string lives only during this call. */
+    st->config = strdup(config);
+    if (!st->config) {
+        snprintf(st->err, ERRLEN, "k8saudit-ovh: out of memory");
+        st->failed = 1;
+    } else if (k8s_config_check(config, st->err, ERRLEN) != 0) {
+        st->failed = 1;
+    }
+    *rc = st->failed ? SS_PLUGIN_FAILURE : SS_PLUGIN_SUCCESS;
     return st;
 }
 
 EXPORT void plugin_destroy(ss_plugin_t* s) {
     shim_state* st = s;
     if (!st) return;
-    if (st->inner) {
+    if (st->vt) {
         pipe_guard g;
         pipe_block(&g);
-        g_vt->destroy(st->inner);
+        st->vt->destroy(st->inner);
         pipe_restore(&g);
     }
+    free(st->config);
     free(st);
 }
 
 EXPORT const char* plugin_get_last_error(ss_plugin_t* s) {
     shim_state* st = s;
     if (!st) return "k8saudit-ovh: no plugin state";
-    return st->inner ? g_vt->get_last_error(st->inner) : st->err;
+    return st->vt ? st->vt->get_last_error(st->inner) : st->err;
 }
 
 EXPORT ss_instance_t* plugin_open(ss_plugin_t* s, const char* params, ss_plugin_rc* rc) {
     shim_state* st = s;
     pipe_guard g;
-    if (!st || !st->inner) {
+    ss_instance_t* h = NULL;
+    if (!st) {
         *rc = SS_PLUGIN_FAILURE;
         return NULL;
     }
     pipe_block(&g);
-    ss_instance_t* h = g_vt->open(st->inner, params ? params : "", rc);
+    if (lazy_build(st) != 0)
+        *rc = SS_PLUGIN_FAILURE; /* Falco stops with get_last_error's text: st->err */
+    else
+        h = st->vt->open(st->inner, params ? params : "", rc);
     pipe_restore(&g);
     return h;
 }
@@ -212,32 +280,63 @@ EXPORT ss_instance_t* plugin_open(ss_plugin_t* s, const char* params, ss_plugin_
 EXPORT void plugin_close(ss_plugin_t* s, ss_instance_t* h) {
     shim_state* st = s;
     pipe_guard g;
-    if (!(st && st->inner && h)) return;
+    if (!(st && st->vt && h)) return;
     pipe_block(&g);
-    g_vt->close(st->inner, h);
+    st->vt->close(st->inner, h);
     pipe_restore(&g);
 }
 
+/* Only called with an instance of a successful open, so the state is built and g_vt is set (that
+ * open read it under g_lock): no check. g_vt rather than st->vt: the compiler can then load the
+ * table after the store to *nevts without keeping st in a register (4 instructions, as before
+ * the lazy start). */
 EXPORT ss_plugin_rc plugin_next_batch(ss_plugin_t* s, ss_instance_t* h, uint32_t* nevts,
                                       ss_plugin_event*** evts) {
     *nevts = 0;
     return g_vt->next_batch(((shim_state*)s)->inner, h, nevts, evts);
 }
 
+static __attribute__((noinline, cold)) ss_plugin_rc
+extract_first(shim_state* st, const ss_plugin_event_input* evt,
+              const ss_plugin_field_extract_input* in) {
+    int was_failed = st->failed;
+    if (lazy_build(st) != 0) {
+        for (uint32_t i = 0; i < in->num_fields; i++) in->fields[i].res_len = 0;
+        if (!was_failed) report_extraction_off(st);
+        return SS_PLUGIN_FAILURE;
+    }
+    return st->vt->extract_fields(st->inner, evt, in);
+}
+
 EXPORT ss_plugin_rc plugin_extract_fields(ss_plugin_t* s, const ss_plugin_event_input* evt,
                                           const ss_plugin_field_extract_input* in) {
-    return g_vt->extract_fields(((shim_state*)s)->inner, evt, in);
+    shim_state* st = s;
+    const k8s_vtable* vt = __atomic_load_n(&st->vt, __ATOMIC_RELAXED);
+    if (__builtin_expect(vt == NULL, 0)) return extract_first(st, evt, in);
+    return vt->extract_fields(st->inner, evt, in);
 }
 
 EXPORT const char* plugin_event_to_string(ss_plugin_t* s, const ss_plugin_event_input* evt) {
-    return g_vt->event_to_string(((shim_state*)s)->inner, evt);
+    shim_state* st = s;
+    if (__builtin_expect(st->vt == NULL, 0)) {
+        int was_failed = st->failed;
+        if (lazy_build(st) != 0) {
+            if (!was_failed) report_extraction_off(st);
+            return ""; /* the host then prints its own summary of the event */
+        }
+    }
+    return st->vt->event_to_string(st->inner, evt);
 }
 
+/* Before the Python side is built there are no counters yet: zero metrics, which the ABI allows
+ * (plugin-abi.md 2.3); they appear with the first open or extraction. Their names are defined
+ * once, by the Python side, and not repeated here. */
 EXPORT ss_plugin_metric* plugin_get_metrics(ss_plugin_t* s, uint32_t* num_metrics) {
     shim_state* st = s;
-    if (!st || !st->inner) {
+    const k8s_vtable* vt = st ? state_vt(st) : NULL;
+    if (!vt) {
         *num_metrics = 0;
         return NULL;
     }
-    return g_vt->get_metrics(st->inner, num_metrics);
+    return vt->get_metrics(st->inner, num_metrics);
 }

@@ -396,7 +396,7 @@ const k8s_vtable* k8s_embed_start(const void* self_symbol, char* err, size_t n) 
     layout lo;
     if (g_vt) return g_vt;
     if (g_fatal[0]) {
-        fail(err, n, "%s (from an earlier plugin_init: CPython cannot be started twice in one "
+        fail(err, n, "%s (from an earlier start: CPython cannot be started twice in one "
                      "process, restart it)", g_fatal);
         return NULL;
     }

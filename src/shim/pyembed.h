@@ -1,5 +1,6 @@
 /* Bringing up (or joining) the CPython that runs k8saudit_ovh._plugin, and taking its
- * function table. Only plugin_init calls this: metadata-only loads never get here. */
+ * function table. Only the shim's lazy_build calls this (first open / extraction of a state):
+ * metadata-only loads and init-only loads never get here. */
 #ifndef K8SAUDIT_OVH_PYEMBED_H
 #define K8SAUDIT_OVH_PYEMBED_H
 

@@ -73,16 +73,21 @@ def lib(plugin_lib):
 
 @pytest.mark.parametrize("key", [k for k in config.TABLE if k.name.startswith("ldp")],
                          ids=lambda k: k.name)
-def test_ldp_keys_through_plugin_init(lib, key):
-    """The real init path (plugin_init of the library) accepts each LDP key and rejects a value
-    of the wrong type naming the key."""
+def test_ldp_keys_through_the_plugin(lib, key, tmp_path):
+    """The real path through the library accepts each LDP key and rejects a value of the wrong
+    type naming the key. The Python config code runs when the state's Python side is built, at
+    the first open (plugin_init starts no CPython): the rejection comes from that open."""
     from k8saudit_ovh_cli.host import PluginError
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
     good = {"boolean": False, "string": "/tmp", "integer": key.lo, "number": key.hi}[key.kind]
     extra = {"ldpMinBackoff": 0.01, "ldpMaxBackoff": 3600}
     extra.pop(key.name, None)
     with lib.init(json.dumps({key.name: good, **extra})) as st:
+        with st.open(str(empty)):
+            pass
         assert st.metrics()["connected"] == 0
     bad = "nope" if key.kind != "string" else 42
-    with pytest.raises(PluginError, match=f"'{key.name}'"):
-        with lib.init(json.dumps({key.name: bad})):
-            pass
+    with lib.init(json.dumps({key.name: bad})) as st:
+        with pytest.raises(PluginError, match=f"'{key.name}'"):
+            st.open(str(empty))

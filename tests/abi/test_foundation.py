@@ -527,17 +527,40 @@ def test_max_events_then_close(c_host, plugin_lib, run_host, events_path, expect
         ('{"webhookMaxBatchSize":-5}', "webhookMaxBatchSize"),
     ],
 )
-def test_bad_config_fails_init(c_host, plugin_lib, run_host, config, key, tmp_path):
+def test_bad_config_fails_first_open(c_host, plugin_lib, run_host, config, key, tmp_path):
+    """Key and value rules live in the Python config code, which runs when the Python side is
+    built: at the first open (Falco itself rejects these at init, from the exported schema).
+    plugin_init succeeds without starting CPython; open fails with the key named."""
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     rc, out, err = replay(run_host, c_host, plugin_lib, "--config", config, "--open", str(empty),
-                          "--expect-init-fail")
+                          "--expect-open-fail")
     assert rc == 0, err
-    assert len(out) == 1 and "init_error" in out[0], out
-    assert key in out[0]["init_error"], out[0]
-    # and without the flag, the host reports it and exits 2
+    assert len(out) == 1 and "open_error" in out[0], out
+    assert key in out[0]["open_error"], out[0]
+    # and without the flag, the host reports it and exits 3 (as Falco stops on a failed open)
     rc, out, err = replay(run_host, c_host, plugin_lib, "--config", config, "--open", str(empty))
-    assert rc == 2 and key in err, err
+    assert rc == 3 and key in err, err
+    rc, out, err = run_host([c_host, plugin_lib, "lifecycle", "--config", config])
+    assert rc == 0 and "init_error" not in out[0], out
+    assert out[0]["libpython_at_end"] is None, out[0]
+
+
+@pytest.mark.parametrize(
+    "config,why",
+    [
+        ("[1]", "must be a JSON object, got an array"),
+        ('"maxEventSize"', "must be a JSON object, got a string"),
+        ("42", "must be a JSON object, got a number"),
+        ("null", "must be a JSON object, got null"),
+    ],
+)
+def test_config_that_is_not_an_object_fails_init(c_host, plugin_lib, run_host, config, why):
+    """What needs no Python is still checked at init: the config must be one JSON object."""
+    rc, out, err = run_host([c_host, plugin_lib, "lifecycle", "--config", config])
+    assert rc == 0, err
+    assert why in out[0].get("init_error", ""), out[0]
+    assert out[0]["libpython_at_end"] is None, out[0]
 
 
 @pytest.mark.parametrize(
@@ -640,8 +663,12 @@ def test_python_host_errors(plugin_lib, tmp_path):
     from k8saudit_ovh_cli.host import PluginError, PluginLibrary
 
     lib = PluginLibrary(plugin_lib)
-    with pytest.raises(PluginError, match="maxEventSize"):
-        lib.init('{"maxEventSize":"big"}')
+    # the value rules run when the Python side is built: the first open names the key
+    with lib.init('{"maxEventSize":"big"}') as state:
+        with pytest.raises(PluginError, match="maxEventSize"):
+            state.open("/dev/null")
+    with pytest.raises(PluginError, match="must be a JSON object"):
+        lib.init("[]")
     missing = tmp_path / "missing.jsonl"
     with lib.init("") as state:
         with pytest.raises(PluginError, match=re.escape(str(missing))):

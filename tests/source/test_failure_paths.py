@@ -323,14 +323,16 @@ def test_oversize_lines_are_skipped_and_counted(c_host, plugin_lib, tmp_path):
 
 
 # NaN and Infinity are not JSON: Falco (and the C host) refuse them before plugin_init;
-# test_config.py checks that config.py refuses them too, for other hosts.
+# test_config.py checks that config.py refuses them too, for other hosts. Values are checked by
+# the Python config code, which runs when CPython starts: at the first open (plugin_init only
+# checks that the config is a JSON object), before the open params are looked at.
 @pytest.mark.parametrize("config,key", [
     ('{"maxEventSize":1e400}', "maxEventSize"),
     ('{"maxEventSize":67108865}', "maxEventSize"),
     ('{"ldpStatsInterval":1e999}', "ldpStatsInterval"),
 ])
-def test_infinite_and_too_large_config_fails_init(c_host, plugin_lib, config, key):
+def test_infinite_and_too_large_config_fails_first_open(c_host, plugin_lib, config, key):
     rc, out, err = _replay(c_host, plugin_lib, "--config", config, "--open", "/nonexistent",
-                           "--expect-init-fail")
+                           "--expect-open-fail")
     assert rc == 0, err
-    assert len(out) == 1 and f"'{key}'" in out[0]["init_error"], out
+    assert len(out) == 1 and f"'{key}'" in out[0]["open_error"], out
