@@ -10,7 +10,10 @@ import pytest
 import conformance
 from conftest import CFLAGS, REPO, compile_c
 
-EVENTS = str(conformance.CONFORMANCE / "events.jsonl")
+
+def _events() -> str:
+    """The corpus events (the calling test is skipped without ../shared: see conformance.py)."""
+    return str(conformance.path("events.jsonl"))
 
 
 def _lifecycle(run_host, c_host, plugin_lib, *args):
@@ -32,7 +35,7 @@ def test_init_and_destroy_without_open_start_no_python(run_host, c_host, plugin_
 
 def test_open_starts_python(run_host, c_host, plugin_lib):
     """The check above is not blind: the same host sees libpython once the plugin is opened."""
-    rec = _lifecycle(run_host, c_host, plugin_lib, "--open", EVENTS)
+    rec = _lifecycle(run_host, c_host, plugin_lib, "--open", _events())
     assert rec["libpython_after_init"] is None, rec
     assert "open_error" not in rec, rec
     assert "libpython" in (rec["libpython_after_open"] or ""), rec
@@ -50,7 +53,7 @@ def test_config_rejected_by_python_fails_first_open_naming_the_key(run_host, c_h
                                                                    config, key):
     rec = _lifecycle(run_host, c_host, plugin_lib, "--config", config)
     assert "init_error" not in rec and rec["libpython_at_end"] is None, rec
-    rec = _lifecycle(run_host, c_host, plugin_lib, "--config", config, "--open", EVENTS)
+    rec = _lifecycle(run_host, c_host, plugin_lib, "--config", config, "--open", _events())
     assert "init_error" not in rec, rec
     assert f"init config key '{key}'" in rec.get("open_error", ""), rec
 
@@ -58,7 +61,7 @@ def test_config_rejected_by_python_fails_first_open_naming_the_key(run_host, c_h
 def test_extraction_without_open(run_host, c_host, plugin_lib):
     """Capture-file mode: init, then extract_fields, never open. Four states on four threads
     reach the one-time start together."""
-    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS,
+    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", _events(),
                              "--field", "ka.verb", "--threads", "4"])
     assert rc == 0, err
     payloads = conformance.load_events()
@@ -74,7 +77,7 @@ def test_metrics_polled_while_the_first_extraction_builds(run_host, c_host_asan,
     memory error (ASan host)."""
     env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=86",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
-    rc, out, err = run_host([c_host_asan, plugin_lib, "extract", "--events", EVENTS, "--field",
+    rc, out, err = run_host([c_host_asan, plugin_lib, "extract", "--events", _events(), "--field",
                              "ka.verb", "--threads", "2", "--metrics-thread"], env=env,
                             timeout=600)
     assert rc == 0, err[-3000:]
@@ -89,7 +92,7 @@ def test_metrics_polled_while_the_first_extraction_builds(run_host, c_host_asan,
 def test_extraction_with_a_config_python_rejects(run_host, c_host, plugin_lib):
     """No values (Falco reads a failed extraction as "no value"), no crash, and one line per
     state on stderr that names the key: Falco logs nothing for a failed extraction."""
-    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS, "--field",
+    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", _events(), "--field",
                              "ka.verb", "--threads", "2", "--config",
                              '{"ldpMinBackoff":5,"ldpMaxBackoff":2}'])
     assert rc == 0, err
@@ -102,12 +105,12 @@ def test_event_to_string_as_the_first_call(run_host, c_host, plugin_lib):
     """evt.plugininfo in capture-file mode can come before any extraction: it builds the state
     too (the payload as the string), and with a rejected config it gives "" (the host then
     prints its own summary) and the same single stderr line."""
-    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS, "--to-string",
+    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", _events(), "--to-string",
                              "--field", "ka.verb"])
     assert rc == 0, err
     payloads = conformance.load_events()
     assert [rec["string"].encode() for rec in out] == payloads
-    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", EVENTS, "--to-string",
+    rc, out, err = run_host([c_host, plugin_lib, "extract", "--events", _events(), "--to-string",
                              "--field", "ka.verb", "--config", '{"ldpMaxBackoff":0}'])
     assert rc == 0, err
     assert all(rec["string"] == "" and rec["values"] == {} for rec in out), out[:3]
