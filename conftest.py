@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import conformance  # noqa: E402
 
 
@@ -16,3 +18,11 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.skipped and isinstance(rep.longrepr, tuple) and conformance.SKIP_PREFIX in rep.longrepr[2]:
         rep.longrepr = (conformance.__file__, 0, rep.longrepr[2])
+
+
+@pytest.fixture(scope="session")
+def native(tmp_path_factory):
+    """(falco_host, parse_baseline) of the benchmark guards, compiled once per session: their
+    baseline is simdjson's C++ DOM parse."""
+    import c_host_bench
+    return c_host_bench.build(tmp_path_factory.mktemp("native"))

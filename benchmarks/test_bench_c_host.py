@@ -24,12 +24,6 @@ def _corpus():
     bench_common.conformance.require()
 
 
-@pytest.fixture(scope="module")
-def native(tmp_path_factory):
-    """(falco_host, parse_baseline): the baseline of the guards is simdjson's C++ DOM parse."""
-    return c_host_bench.build(tmp_path_factory.mktemp("native"))
-
-
 def test_c_host_throughput_against_dom_parse(native, tmp_path):
     from k8saudit_ovh import library_path
     host, base = native

@@ -19,11 +19,6 @@ def _corpus():
     bench_common.conformance.require()
 
 
-@pytest.fixture(scope="module")
-def native(tmp_path_factory):
-    """(falco_host, parse_baseline): the baseline of the guards is simdjson's C++ DOM parse."""
-    return c_host_bench.build(tmp_path_factory.mktemp("native"))
-
 ITERATIONS = 5
 
 

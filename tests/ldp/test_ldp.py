@@ -494,15 +494,19 @@ def _scenario(server, check_progress, replay: bool):
     return published
 
 
+def _draining_into(got, inst):
+    """The scenario's progress callback: drain inst into got until it holds n events."""
+    def progress(n):
+        got.extend(drain(inst, n - len(got)))
+        assert len(got) >= n
+    return progress
+
+
 def test_faults_and_replay_through_python_host(lib, server):
     with lib.init(cfg(ldpReplayOnReconnect=True)) as st:
         inst = st.open(server.url())
         got = []
-
-        def progress(n):
-            got.extend(drain(inst, n - len(got)))
-            assert len(got) >= n
-
+        progress = _draining_into(got, inst)
         published = _scenario(server, progress, replay=True)
         got.extend(drain(inst, len(published) - len(got), timeout=20))
         assert wait_for(lambda: server.replays >= 3, timeout=20)
@@ -522,11 +526,7 @@ def test_faults_without_replay_lose_only_the_gaps(lib, server):
     with lib.init(cfg(ldpReplayOnReconnect=False)) as st:
         inst = st.open(server.url())
         got = []
-
-        def progress(n):
-            got.extend(drain(inst, n - len(got)))
-            assert len(got) >= n
-
+        progress = _draining_into(got, inst)
         published = _scenario(server, progress, replay=False)
         got.extend(drain(inst, 10 ** 6, timeout=2))
         first = [e.payload.decode() for e in got[:300]]
