@@ -17,12 +17,14 @@ static const char K8S_INIT_SCHEMA[] =
 "\"ldpMaxBackoff\":{\"type\":\"number\",\"minimum\":0.01,\"maximum\":3600,\"description\":\"LDP live tail: longest reconnect delay in seconds (default 60)\"},"
 "\"ldpReplayOnReconnect\":{\"type\":\"boolean\",\"description\":\"LDP live tail: after a reconnect, replay the missed window with LDP's begin/end parameters and drop duplicates by auditID and stage (false: the seconds around each reconnect are lost) (default true)\"},"
 "\"ldpReplayMaxWindow\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":604800,\"description\":\"LDP live tail: longest gap in seconds that a replay covers (the most recent part is replayed) (default 3600)\"},"
+"\"ldpReplayMargin\":{\"type\":\"number\",\"minimum\":1,\"maximum\":3600,\"description\":\"LDP live tail: how far (seconds) events may come out of order in LDP's clock (frame timestamp); replays after a reconnect or a restart start this much earlier, so late events are never lost (default 60)\"},"
 "\"ldpReplayIdleTimeout\":{\"type\":\"number\",\"minimum\":0.1,\"maximum\":3600,\"description\":\"LDP live tail: a replay is complete when the server closes it or sends nothing for this many seconds (default 10)\"},"
 "\"ldpDedupeCapacity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":4194304,\"description\":\"LDP live tail: number of recent events per stream remembered for duplicate detection when replay is on (16 bytes each, x2) (default 65536)\"},"
 "\"ldpCAFile\":{\"type\":\"string\",\"description\":\"LDP live tail: PEM file of the CA(s) that sign the server certificate, instead of the system CAs. TLS is always verified (default empty)\"},"
 "\"ldpStatsInterval\":{\"type\":\"number\",\"minimum\":0,\"maximum\":86400,\"description\":\"LDP live tail: seconds between two statistics log lines, 0 for none (default 60)\"},"
-"\"ldpStateDir\":{\"type\":\"string\",\"description\":\"LDP live tail: folder where the time of the newest delivered event of each stream is kept, so that after a restart the missed window is replayed (empty: no resume) (default empty)\"},"
-"\"ldpStateInterval\":{\"type\":\"number\",\"minimum\":0.05,\"maximum\":3600,\"description\":\"LDP live tail: seconds between two writes of the resume state (it is also written at close) (default 2)\"}"
+"\"ldpStateDir\":{\"type\":\"string\",\"description\":\"LDP live tail: folder where each stream's resume state is kept (what Falco has finished, in LDP's clock), so that after a restart the missed window is replayed without losing or repeating events (empty: no resume) (default empty)\"},"
+"\"ldpStateInterval\":{\"type\":\"number\",\"minimum\":0.05,\"maximum\":3600,\"description\":\"LDP live tail: seconds between two fsyncs of the resume state (every finished batch reaches it at once; it is also written at close) (default 2)\"},"
+"\"ldpWindowChunk\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":604800,\"description\":\"LDP past window (an address with begin= and end=): seconds of LDP's clock fetched per request (default 3600)\"}"
 "}}";
 
 #endif

@@ -5,16 +5,22 @@ Runs an asyncio ``websockets`` server in a thread (``LdpServer``) or as a proces
 ``{"message": "<GELF JSON>"}`` with the audit event text as GELF ``short_message``.
 
 Scriptable from the test thread:
-  - ``publish(events)``: record events in the history (with the wall time) and send them, in
-    order, to every live client that is not silenced (LDP's live broadcast);
+  - ``publish(events, ldp_ts=...)``: record events in the history and send them, in order, to
+    every live client that is not silenced (LDP's live broadcast). Each frame's GELF
+    ``timestamp`` is its place in LDP's clock: the publish time, or ``ldp_ts`` (one number, or
+    one per event: e.g. the event's own time, as a log shipper that stamps GELF with it does);
+  - ``record(events, ldp_ts)``: history only (what LDP received while nobody was listening);
   - ``send_raw(frames)``: send frames as they are (malformed ones), without recording them;
   - ``drop()``: abort the TCP connection of every client (no close frame);
   - ``silence()``: stop sending to the current clients and stop reading from them, so their
     pings are never answered;
   - ``reject(status, count)``: answer the next `count` handshakes with that HTTP status;
-  - ``reject_replays(status, count)``: the same for the next `count` replay requests only;
-  - a request with ``begin``/``end`` gets the recorded frames of that window, then a close
-    (``replay_close=False``: then nothing more);
+  - ``reject_replays(status, count, begin=None)``: the same for the next `count` replay
+    requests only (with ``begin``: only those that ask for that begin);
+  - a request with ``begin``/``end`` gets the recorded frames whose LDP timestamp is in that
+    window, in the order LDP received them (``replay_sorted=True``: by timestamp), then a close
+    (``replay_close=False``: then nothing more). ``end`` counts its whole second
+    (``replay_end="second"``, ts < end + 1) or not (``"exclusive"``, ts < end);
   - a wrong ``tk`` gets HTTP 401.
 Nothing here listens on anything but the loopback interface.
 """
@@ -34,11 +40,12 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 
-def gelf_frame(event, key: str = "short_message", extra: Optional[dict] = None) -> str:
-    """An LDP tail frame carrying `event` (text) as GELF `key`."""
+def gelf_frame(event, key: str = "short_message", extra: Optional[dict] = None,
+               ldp_ts: Optional[float] = None) -> str:
+    """An LDP tail frame carrying `event` (text) as GELF `key`, stamped `ldp_ts` (default now)."""
     text = event.decode() if isinstance(event, bytes) else event
-    gelf = {"version": "1.1", "host": "mks-audit", key: text, "timestamp": time.time(),
-            "level": 6}
+    gelf = {"version": "1.1", "host": "mks-audit", key: text,
+            "timestamp": round(time.time() if ldp_ts is None else ldp_ts, 6), "level": 6}
     if extra:
         gelf.update(extra)
     return json.dumps({"message": json.dumps(gelf)})
@@ -85,14 +92,19 @@ def _fill(obj, i):
     return obj
 
 
-def synthetic_events(n: int, start: int = 0, prefix: str = "e") -> List[str]:
-    """`n` MKS-like audit events (compact JSON text) with unique auditIDs and current
-    stageTimestamps: pods, configmaps, exec, RBAC."""
-    base = time.time()
+def rfc3339(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int(round(t % 1 * 1e6) % 1000000)
+
+
+def synthetic_events(n: int, start: int = 0, prefix: str = "e", at: Optional[float] = None,
+                     step: float = 1e-6) -> List[str]:
+    """`n` MKS-like audit events (compact JSON text) with unique auditIDs and stageTimestamps
+    from `at` (default now), `step` s apart: pods, configmaps, exec, RBAC."""
+    base = time.time() if at is None else at
     out = []
     for i in range(start, start + n):
-        t = base + (i - start) * 1e-6
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int((t % 1) * 1e6)
+        t = base + (i - start) * step
+        stamp = rfc3339(t)
         tpl = _TEMPLATES[i % len(_TEMPLATES)]
         ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
               "auditID": f"{prefix}-{i:08d}-4f6b-8a8e-0c1d2e3f4a5b",
@@ -110,13 +122,17 @@ def synthetic_events(n: int, start: int = 0, prefix: str = "e") -> List[str]:
 
 class LdpServer:
     def __init__(self, token: str = "s3cr3t-T0ken-4242", ssl_context: Optional[ssl.SSLContext] = None,
-                 host: str = "127.0.0.1", replay_close: bool = True):
+                 host: str = "127.0.0.1", replay_close: bool = True, replay_sorted: bool = False,
+                 replay_end: str = "second"):
         self.token = token
         self.ssl_context = ssl_context
         self.host = host
         self.replay_close = replay_close
+        self.replay_sorted = replay_sorted
+        assert replay_end in ("second", "exclusive")
+        self.replay_end = replay_end
         self.port = 0
-        self.history: List[tuple] = []      # (wall time, frame)
+        self.history: List[tuple] = []      # (LDP timestamp, frame), in the order received
         self.requests: List[str] = []       # request paths, in order
         self.handshakes = 0                 # accepted live connections
         self.replays = 0                    # accepted replay connections
@@ -196,15 +212,22 @@ class LdpServer:
 
     # -- server side
     def _process_request(self, connection, request):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
         with self._lock:
             self.requests.append(request.path)
             is_replay = "begin=" in request.path
-            if self._reject or (is_replay and self._reject_replays):
-                status = (self._reject_replays if is_replay and self._reject_replays
-                          else self._reject).pop(0)
+            replay_rule = None
+            if is_replay:
+                replay_rule = next((r for r in self._reject_replays
+                                    if r[1] is None or str(r[1]) == query["begin"][0]), None)
+            if self._reject or replay_rule is not None:
+                if replay_rule is not None:
+                    self._reject_replays.remove(replay_rule)
+                    status = replay_rule[0]
+                else:
+                    status = self._reject.pop(0)
                 self.rejected.append(status)
                 return connection.respond(status, f"HTTP {status}\n")
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
         if query.get("tk", [None])[0] != self.token:
             with self._lock:
                 self.rejected.append(401)
@@ -216,8 +239,7 @@ class LdpServer:
         if "begin" in query and "end" in query:
             self.replays += 1
             begin, end = int(query["begin"][0]), int(query["end"][0])
-            with self._lock:
-                frames = [f for t, f in self.history if begin <= t < end + 1]
+            frames = self.window(begin, end)
             try:
                 for f in frames:
                     await ws.send(f)
@@ -245,12 +267,30 @@ class LdpServer:
             except ConnectionClosed:
                 pass
 
-    # -- scripting (from the test thread)
-    def publish(self, events, key: str = "short_message") -> List[str]:
-        frames = [gelf_frame(e, key) for e in events]
+    def window(self, begin: int, end: int) -> List[str]:
+        """The frames a request with begin/end gets, in the order they are sent."""
+        stop = end + 1 if self.replay_end == "second" else end
         with self._lock:
-            now = time.time()
-            self.history.extend((now, f) for f in frames)
+            picked = [(t, f) for t, f in self.history if begin <= t < stop]
+        if self.replay_sorted:
+            picked.sort(key=lambda tf: tf[0])
+        return [f for _, f in picked]
+
+    # -- scripting (from the test thread)
+    def record(self, events, ldp_ts, key: str = "short_message") -> List[str]:
+        """Add frames to the history without sending them live; `ldp_ts`: one per event."""
+        frames = [gelf_frame(e, key, ldp_ts=t) for e, t in zip(events, ldp_ts)]
+        with self._lock:
+            self.history.extend(zip(ldp_ts, frames))
+        return frames
+
+    def publish(self, events, key: str = "short_message", ldp_ts=None) -> List[str]:
+        now = time.time()
+        if ldp_ts is None or isinstance(ldp_ts, (int, float)):
+            ldp_ts = [now if ldp_ts is None else ldp_ts] * len(events)
+        frames = [gelf_frame(e, key, ldp_ts=t) for e, t in zip(events, ldp_ts)]
+        with self._lock:
+            self.history.extend(zip(ldp_ts, frames))
         self._call(self._broadcast(frames))
         return frames
 
@@ -274,9 +314,9 @@ class LdpServer:
         with self._lock:
             self._reject.extend([status] * count)
 
-    def reject_replays(self, status: int, count: int = 1):
+    def reject_replays(self, status: int, count: int = 1, begin: Optional[int] = None):
         with self._lock:
-            self._reject_replays.extend([status] * count)
+            self._reject_replays.extend([(status, begin)] * count)
 
     @property
     def live_clients(self) -> int:

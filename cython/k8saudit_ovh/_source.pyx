@@ -1,11 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memcpy, memset, strncpy
+from libc.stdlib cimport malloc, calloc, realloc, free, strtod
+from libc.string cimport memcpy, memset
+from libc.errno cimport errno, EINTR
+from posix.unistd cimport write, close
 from k8saudit_ovh._abi cimport (ss_plugin_event, ss_plugin_rc, SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE,
                                 SS_PLUGIN_TIMEOUT, SS_PLUGIN_EOF)
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jstr, jfirst, jnext,
-                                    jappend_str, J_OBJ, J_ARR, J_STR, J_KEY, JERR_OK, jstr_eq, JU_STRICT)
+                                    jappend_str, J_OBJ, J_ARR, J_STR, J_NUM, JERR_OK, jstr_eq,
+                                    JU_STRICT)
 from k8saudit_ovh._event cimport (K8S_EVT_PLUGIN_ID_OFFSET, K8S_PLUGIN_EVENT_PAYLOAD_OFFSET,
                                   k8s_event_write_header, k8s_event_set_u32)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve, sbuf_append, sbuf_free
@@ -37,6 +40,7 @@ _NAMES[<int>C_DROPPED_INVALID_JSON] = b"dropped_invalid_json";     _MONO[<int>C_
 _NAMES[<int>C_DROPPED_NOT_AUDIT_EVENT] = b"dropped_not_audit_event"; _MONO[<int>C_DROPPED_NOT_AUDIT_EVENT] = True
 _NAMES[<int>C_DROPPED_BAD_TIMESTAMP] = b"dropped_bad_timestamp";   _MONO[<int>C_DROPPED_BAD_TIMESTAMP] = True
 _NAMES[<int>C_DROPPED_OVERSIZE] = b"dropped_oversize";             _MONO[<int>C_DROPPED_OVERSIZE] = True
+_NAMES[<int>C_DROPPED_OUT_OF_MEMORY] = b"dropped_out_of_memory";   _MONO[<int>C_DROPPED_OUT_OF_MEMORY] = True
 _NAMES[<int>C_DROPPED_BAD_FRAME] = b"dropped_bad_frame";           _MONO[<int>C_DROPPED_BAD_FRAME] = True
 _NAMES[<int>C_DUPLICATES_DROPPED] = b"duplicates_dropped";         _MONO[<int>C_DUPLICATES_DROPPED] = True
 _NAMES[<int>C_FRAMES_RECEIVED] = b"frames_received";               _MONO[<int>C_FRAMES_RECEIVED] = True
@@ -89,8 +93,16 @@ cdef class EventQueue:
         self.counters = counters
         self.q.ctr = &counters.c
         self.q.ring = <ss_plugin_event**>malloc(max_events * sizeof(ss_plugin_event*))
+        self.q.meta = <evmeta*>malloc(max_events * sizeof(evmeta))
         self.q.batch = <ss_plugin_event**>malloc(BATCH_MAX * sizeof(ss_plugin_event*))
-        if self.q.ring == NULL or self.q.batch == NULL:
+        self.q.batch_meta = <evmeta*>malloc(BATCH_MAX * sizeof(evmeta))
+        if (self.q.ring == NULL or self.q.meta == NULL or self.q.batch == NULL
+                or self.q.batch_meta == NULL):
+            free(self.q.ring)
+            free(self.q.meta)
+            free(self.q.batch)
+            free(self.q.batch_meta)
+            self.q.ring = NULL
             raise MemoryError()
         self.q.ring_cap = max_events
         self.q.max_bytes = max_bytes
@@ -102,11 +114,13 @@ cdef class EventQueue:
         cdef size_t i
         if self.q.ring == NULL:
             return
-        _free_batch(&self.q)
+        _free_batch(&self.q)      # handed out, never finished: not journaled
         for i in range(self.q.count):
             free(self.q.ring[(self.q.head + i) % self.q.ring_cap])
         free(self.q.ring)
+        free(self.q.meta)
         free(self.q.batch)
+        free(self.q.batch_meta)
         pthread_mutex_destroy(&self.q.mu)
         pthread_cond_destroy(&self.q.not_empty)
         pthread_cond_destroy(&self.q.not_full)
@@ -168,12 +182,38 @@ cdef inline void _free_batch(evqueue* q) noexcept nogil:
     q.batch_n = 0
 
 
+cdef void _journal_batch(evqueue* q) noexcept nogil:
+    """Journal the finished batch: one append per stream journal met in it (usually one)."""
+    cdef jrec recs[BATCH_MAX]
+    cdef uint32_t i, k, n
+    cdef journal* j
+    cdef evmeta* m = q.batch_meta
+    for i in range(q.batch_n):
+        j = m[i].j
+        if j == NULL:
+            continue
+        n = 0
+        for k in range(i, q.batch_n):
+            if m[k].j == j:
+                recs[n].key = m[k].key
+                recs[n].ns = m[k].ldp_ns
+                recs[n].kind = JR_DELIVERED
+                recs[n].check = jrec_check(m[k].key, m[k].ldp_ns, JR_DELIVERED)
+                n += 1
+                m[k].j = NULL
+        journal_append(j, recs, n)
+
+
 cdef ss_plugin_rc queue_next_batch(evqueue* q, uint32_t* nevts, ss_plugin_event*** evts) noexcept nogil:
     """Up to BATCH_MAX events, waiting at most WAIT_MS for the first; never SUCCESS with 0."""
     cdef uint32_t n = 0
     cdef ss_plugin_event* e
     cdef bint failed, finished
-    _free_batch(q)      # the previous batch is consumed once the host asks for the next one
+    # The host asks for the next batch once it is done with the previous one: that batch is
+    # finished. It reaches its journal (the page cache: a killed process keeps it) before any
+    # more is handed out, so a restart never delivers a finished event again.
+    _journal_batch(q)
+    _free_batch(q)
     pthread_mutex_lock(&q.mu)
     if q.count == 0 and not q.finished and not q.failed and not q.stopping:
         k8s_cond_wait_ms(&q.not_empty, &q.mu, WAIT_MS)
@@ -183,6 +223,7 @@ cdef ss_plugin_rc queue_next_batch(evqueue* q, uint32_t* nevts, ss_plugin_event*
             k8s_cond_wait_ms(&q.not_empty, &q.mu, LINGER_MS)
     while q.count > 0 and n < BATCH_MAX:
         e = q.ring[q.head]
+        q.batch_meta[n] = q.meta[q.head]
         q.head = (q.head + 1) % q.ring_cap
         q.count -= 1
         q.bytes -= e.len
@@ -211,7 +252,7 @@ cdef ss_plugin_rc queue_next_batch(evqueue* q, uint32_t* nevts, ss_plugin_event*
     return SS_PLUGIN_TIMEOUT
 
 
-cdef int _push(evqueue* q, ss_plugin_event* e) noexcept nogil:
+cdef int _push(evqueue* q, ss_plugin_event* e, const evmeta* meta) noexcept nogil:
     """Blocks while the queue is full; -1 (and frees e) when the instance is stopping."""
     pthread_mutex_lock(&q.mu)
     while not q.stopping and (q.count == q.ring_cap or (q.count > 0 and q.bytes + e.len > q.max_bytes)):
@@ -221,6 +262,7 @@ cdef int _push(evqueue* q, ss_plugin_event* e) noexcept nogil:
         free(e)
         return -1
     q.ring[(q.head + q.count) % q.ring_cap] = e
+    q.meta[(q.head + q.count) % q.ring_cap] = meta[0]
     q.count += 1
     q.bytes += e.len
     k8s_set(&q.ctr.v[<int>C_QUEUE_DEPTH], q.count)
@@ -333,13 +375,16 @@ cdef class Feeder:
         memset(&self.scratch, 0, sizeof(sbuf))
         memset(&self.cluster, 0, sizeof(sbuf))
         memset(self.fdrops, 0, sizeof(self.fdrops))
+        memset(&self.st, 0, sizeof(feedstats))
         if jdoc_init(&self.doc) != 0:
             raise MemoryError()
         self.queue = queue
         self.max_event_size = max_event_size
         self.dedupe = None
+        self.journal = None
         self.last_ts = 0
-        self.min_ts = 0
+        self.win_lo = self.win_hi = 0
+        self.late_margin = 0
 
     def __dealloc__(self):
         jdoc_free(&self.doc)
@@ -365,9 +410,11 @@ cdef class Feeder:
     def feed_ldp_frame(self, const unsigned char[::1] frame):
         """Ingest one LDP WebSocket tail frame: {"message": "<GELF JSON>"}, whose GELF
         short_message (else full_message) is the audit payload (Event, EventList or array).
-        Everything runs in C without the GIL. Frames that are not that shape are counted
-        (dropped_bad_frame, and by reason in frame_drops()). Returns the number of events
-        queued, or -1 when the instance is stopping."""
+        The GELF `timestamp` is the events' position in LDP's clock (what begin/end select
+        on); a frame without one is placed at its receive time. Everything runs in C without
+        the GIL. Frames that are not that shape are counted (dropped_bad_frame, and by reason
+        in frame_drops()). Returns the number of events queued, or -1 when the instance is
+        stopping."""
         cdef int rc
         cdef size_t n = frame.shape[0]
         cdef const char* p = <const char*>&frame[0] if n else _EMPTY
@@ -399,15 +446,27 @@ cdef class Feeder:
         """Drop events whose (auditID, stage) this Dedupe has already seen (None: no dedupe)."""
         self.dedupe = dedupe
 
-    def set_min_ts(self, uint64_t ns):
-        """Drop (as duplicates) events whose stageTimestamp is not after `ns` (0: keep all):
-        after a restart, what the previous process already delivered."""
-        self.min_ts = ns
+    def set_journal(self, Journal journal):
+        """Journal every event this Feeder queues once Falco has finished it (None: don't)."""
+        self.journal = journal
 
-    @property
-    def last_event_ts(self):
-        """The newest stageTimestamp (ns) of the events this Feeder queued, 0 if none."""
-        return self.last_ts
+    def set_frame_window(self, int64_t lo_ns, int64_t hi_ns):
+        """Skip frames whose own timestamp is before lo_ns or not before hi_ns (0: no bound):
+        they belong to a neighbouring chunk of a window read in chunks. Frames without a
+        timestamp are never skipped (the Dedupe drops what comes twice)."""
+        self.win_lo = lo_ns
+        self.win_hi = hi_ns
+
+    def set_late_margin(self, int64_t ns):
+        """Count frames older than the newest frame seen by more than `ns` (0: off)."""
+        self.late_margin = ns
+
+    def stats(self):
+        """This Feeder's own counts: frames, events queued, duplicates dropped, frames
+        skipped as outside the window, late frames, newest frame timestamp (ns)."""
+        return {"frames": self.st.frames, "events": self.st.events,
+                "duplicates": self.st.duplicates, "outside": self.st.outside,
+                "late": self.st.late, "newest_frame_ns": self.st.newest_frame_ns}
 
     def frame_drops(self):
         """LDP frames dropped by this Feeder, by reason."""
@@ -435,11 +494,16 @@ cdef inline void _make_ctx(Feeder self, feedctx* ctx):
     ctx.q = &self.queue.q
     ctx.max_event_size = self.max_event_size
     ctx.dd = &self.dedupe.s if self.dedupe is not None else NULL
+    ctx.j = &self.journal.j if self.journal is not None else NULL
     ctx.cluster = self.cluster.p
     ctx.cluster_len = self.cluster.len
     ctx.scratch = &self.scratch
     ctx.last_ts = &self.last_ts
-    ctx.min_ts = self.min_ts
+    ctx.st = &self.st
+    ctx.frame_ns = 0
+    ctx.win_lo = self.win_lo
+    ctx.win_hi = self.win_hi
+    ctx.late_margin = self.late_margin
 
 
 cdef struct feedctx:
@@ -447,11 +511,16 @@ cdef struct feedctx:
     evqueue* q
     uint64_t max_event_size
     dedupe_set* dd              # NULL: no dedupe
+    journal* j                  # NULL: deliveries are not journaled
     const char* cluster         # JSON string literal of the cluster name to inject, or NULL
     size_t cluster_len
     sbuf* scratch               # event text with the injected cluster name
     uint64_t* last_ts
-    uint64_t min_ts
+    feedstats* st
+    int64_t frame_ns            # LDP clock of the frame being fed (0: a file line)
+    int64_t win_lo              # see Feeder.set_frame_window
+    int64_t win_hi
+    int64_t late_margin
 
 
 cdef int _feed(feedctx* f, const char* p, size_t n, uint32_t* queued) noexcept nogil:
@@ -504,6 +573,7 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     cdef const char* src
     cdef ss_plugin_event* e
     cdef char* body
+    cdef evmeta meta
     if d.nodes[node].kind != J_OBJ:
         k8s_add(&ctr.v[<int>C_DROPPED_NOT_AUDIT_EVENT], 1)
         return FEED_OK
@@ -512,15 +582,12 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     if t == NULL or not parse_rfc3339_ns(t, m, &ts):
         k8s_add(&ctr.v[<int>C_DROPPED_BAD_TIMESTAMP], 1)
         return FEED_OK
-    if ts <= f.min_ts:
-        k8s_add(&ctr.v[<int>C_DUPLICATES_DROPPED], 1)
-        return FEED_OK
     src = d.buf + d.nodes[node].start
     span = d.nodes[node].end - d.nodes[node].start
     if f.cluster != NULL and f.cluster_len:
         size = _with_cluster_name(f, node)
         if size < 0:
-            k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
+            k8s_add(&ctr.v[<int>C_DROPPED_OUT_OF_MEMORY], 1)
             return FEED_OK
         if size > 0:
             src = f.scratch.p
@@ -528,12 +595,16 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
     if d.compact and span > f.max_event_size:
         k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
         return FEED_OK
-    if f.dd != NULL and _is_duplicate(f.dd, d, node):
+    meta.key = _identity(d, node) if f.dd != NULL or f.j != NULL else 0
+    meta.ldp_ns = f.frame_ns
+    meta.j = f.j
+    if f.dd != NULL and meta.key != 0 and dedupe_check_insert(f.dd, meta.key):
         k8s_add(&ctr.v[<int>C_DUPLICATES_DROPPED], 1)
+        f.st.duplicates += 1
         return FEED_OK
     e = <ss_plugin_event*>malloc(K8S_PLUGIN_EVENT_PAYLOAD_OFFSET + span + K8S_JSON_PADDING)
     if e == NULL:
-        k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
+        k8s_add(&ctr.v[<int>C_DROPPED_OUT_OF_MEMORY], 1)
         return FEED_OK
     body = (<char*>e) + K8S_PLUGIN_EVENT_PAYLOAD_OFFSET
     if d.compact:
@@ -546,8 +617,9 @@ cdef int _feed_event(feedctx* f, uint32_t node, uint32_t* queued) noexcept nogil
         k8s_add(&ctr.v[<int>C_DROPPED_OVERSIZE], 1)
         return FEED_OK
     k8s_event_write_header(e, ts, <uint32_t>size)
-    if _push(f.q, e) != 0:
+    if _push(f.q, e, &meta) != 0:
         return FEED_STOPPED
+    f.st.events += 1
     k8s_add(&ctr.v[<int>C_EVENTS_INGESTED], 1)
     k8s_add(&ctr.v[<int>C_BYTES_INGESTED], <uint64_t>size)
     if f.last_ts != NULL and ts > f.last_ts[0]:
@@ -601,7 +673,7 @@ cdef int _feed_ldp(feedctx* f, sbuf* gelf, sbuf* payload, sbuf* payload2, uint64
     cdef jdoc* d = f.d
     cdef counters* ctr = f.q.ctr
     cdef uint32_t node
-    cdef int rc
+    cdef bint own
     k8s_add(&ctr.v[<int>C_FRAMES_RECEIVED], 1)
     if jdoc_parse(d, p, n) != JERR_OK or d.nodes[1].kind != J_OBJ:
         return _bad_frame(ctr, drops, FD_NOT_JSON)
@@ -613,6 +685,17 @@ cdef int _feed_ldp(feedctx* f, sbuf* gelf, sbuf* payload, sbuf* payload2, uint64
         return _bad_frame(ctr, drops, FD_NO_MESSAGE)
     if gelf.len == 0 or jdoc_parse(d, gelf.p, gelf.len) != JERR_OK or d.nodes[1].kind != J_OBJ:
         return _bad_frame(ctr, drops, FD_GELF_NOT_JSON)
+    f.st.frames += 1
+    own = _gelf_timestamp(d, jget(d, 1, b"timestamp", 9, JU_STRICT), &f.frame_ns)
+    if not own:
+        f.frame_ns = <int64_t>k8s_now_ns()
+    elif (f.win_lo and f.frame_ns < f.win_lo) or (f.win_hi and f.frame_ns >= f.win_hi):
+        f.st.outside += 1
+        return FEED_OK
+    if f.late_margin and f.frame_ns < f.st.newest_frame_ns - f.late_margin:
+        f.st.late += 1
+    if f.frame_ns > f.st.newest_frame_ns:
+        f.st.newest_frame_ns = f.frame_ns
     payload.len = 0
     payload2.len = 0
     node = jget(d, 1, b"short_message", 13, JU_STRICT)
@@ -638,6 +721,71 @@ cdef inline int _bad_frame(counters* ctr, uint64_t* drops, int reason) noexcept 
     return FEED_OK
 
 
+cdef bint _gelf_timestamp(jdoc* d, uint32_t node, int64_t* out) noexcept nogil:
+    """GELF `timestamp` (seconds since the epoch, a number; as a string: the same digits or
+    RFC 3339) -> ns. False when absent or not a time after 1970."""
+    cdef const char* t
+    cdef size_t n = 0
+    cdef uint64_t ns = 0
+    if node == 0:
+        return False
+    if d.nodes[node].kind == J_NUM:
+        t = d.buf + d.nodes[node].start
+        n = d.nodes[node].end - d.nodes[node].start
+    elif d.nodes[node].kind == J_STR:
+        t = jstr(d, node, &n, JU_STRICT)
+        if t == NULL:
+            return False
+        if parse_rfc3339_ns(t, n, &ns):
+            out[0] = <int64_t>ns
+            return ns > 0
+    else:
+        return False
+    return parse_epoch_seconds(t, n, out)
+
+
+cdef bint parse_epoch_seconds(const char* s, size_t n, int64_t* out) noexcept nogil:
+    """Decimal seconds since the epoch ("1722841200", "1722841200.123456", "1.7e9") -> ns,
+    for times after 1970 and before 2262 (int64 ns)."""
+    cdef char tmp[64]
+    cdef char* endp
+    cdef double v
+    cdef int64_t secs = 0, frac = 0
+    cdef size_t i = 0
+    cdef int nd = 0
+    if n == 0 or n >= 64:
+        return False
+    while i < n and c'0' <= s[i] <= c'9':
+        if secs > 9223372035LL:
+            return False
+        secs = secs * 10 + (s[i] - c'0')
+        i += 1
+    if i == 0:
+        return False
+    if i < n and s[i] == c'.':
+        i += 1
+        while i < n and c'0' <= s[i] <= c'9':
+            if nd < 9:
+                frac = frac * 10 + (s[i] - c'0')
+                nd += 1
+            i += 1
+        while nd < 9:
+            frac *= 10
+            nd += 1
+    if i < n and (s[i] == c'e' or s[i] == c'E'):
+        memcpy(tmp, s, n)           # exponent form: rare, let the C library round it
+        tmp[n] = 0
+        v = strtod(tmp, &endp)
+        if endp != tmp + n or not (v > 0 and v < 9223372035.0):
+            return False
+        out[0] = <int64_t>(v * 1e9)
+        return True
+    if i != n or secs > 9223372035LL or (secs == 0 and frac == 0):
+        return False
+    out[0] = secs * 1000000000 + frac
+    return True
+
+
 # ---- bounded dedupe of (auditID, stage)
 
 cdef inline uint64_t _mix(uint64_t h) noexcept nogil:
@@ -657,26 +805,27 @@ cdef inline uint64_t _fnv(uint64_t h, const char* s, size_t n) noexcept nogil:
     return h
 
 
-cdef bint _is_duplicate(dedupe_set* dd, jdoc* d, uint32_t node) noexcept nogil:
-    """True when (auditID, stage) was seen before; records it otherwise. Events without an
-    auditID are never duplicates."""
+cdef uint64_t _identity(jdoc* d, uint32_t node) noexcept nogil:
+    """The event's identity: a hash of (auditID, stage); 0 for an event without an auditID
+    (never taken for a duplicate, never journaled as delivered)."""
     cdef uint32_t idn = jget(d, node, b"auditID", 7, JU_STRICT)
     cdef uint32_t stn
     cdef size_t m = 0
     cdef const char* t
     cdef uint64_t h
     if idn == 0 or d.nodes[idn].kind != J_STR:
-        return False
+        return 0
     t = jstr(d, idn, &m, JU_STRICT)
     if t == NULL or m == 0:
-        return False
+        return 0
     h = dedupe_hash_start(t, m)
     stn = jget(d, node, b"stage", 5, JU_STRICT)
     if stn and d.nodes[stn].kind == J_STR:
         t = jstr(d, stn, &m, JU_STRICT)
         if t != NULL:
             h = _fnv(h, t, m)
-    return dedupe_check_insert(dd, _mix(h))
+    h = _mix(h)
+    return h if h != 0 else 1
 
 
 cdef uint64_t dedupe_hash_start(const char* audit_id, size_t n) noexcept nogil:
@@ -685,7 +834,8 @@ cdef uint64_t dedupe_hash_start(const char* audit_id, size_t n) noexcept nogil:
 
 
 cdef uint64_t dedupe_key(const char* audit_id, size_t an, const char* stage, size_t sn) noexcept nogil:
-    return _mix(_fnv(dedupe_hash_start(audit_id, an), stage, sn))
+    cdef uint64_t h = _mix(_fnv(dedupe_hash_start(audit_id, an), stage, sn))
+    return h if h != 0 else 1
 
 
 cdef inline bint _probe(uint64_t* tab, uint64_t mask, uint64_t key, bint insert) noexcept nogil:
@@ -704,7 +854,8 @@ cdef bint dedupe_check_insert(dedupe_set* dd, uint64_t key) noexcept nogil:
     if key == 0:
         key = 1
     pthread_mutex_lock(&dd.mu)
-    seen = _probe(dd.tab[dd.cur], dd.mask, key, False) or _probe(dd.tab[1 - dd.cur], dd.mask, key, False)
+    seen = (_probe(dd.tab[dd.cur], dd.mask, key, False) or _probe(dd.tab[1 - dd.cur], dd.mask, key, False)
+            or (dd.pre != NULL and _probe(dd.pre, dd.pre_mask, key, False)))
     if not seen:
         _probe(dd.tab[dd.cur], dd.mask, key, True)
         dd.used[dd.cur] += 1
@@ -743,8 +894,39 @@ cdef class Dedupe:
         if self.s.tab[0] != NULL:
             free(self.s.tab[0])
             free(self.s.tab[1])
+            free(self.s.pre)
             pthread_mutex_destroy(&self.s.mu)
 
     @property
     def capacity(self):
         return self.s.limit
+
+    def preload(self, Journal jr not None, int64_t since_ns):
+        """Remember for good the identities the journal holds as delivered at or after
+        since_ns (what the previous process delivered within the resume window): the rolling
+        generations may forget them during a long replay, this set does not."""
+        cdef size_t i, n = 0
+        cdef uint64_t size = 16, key
+        cdef uint64_t* tab
+        cdef journal* j = &jr.j
+        for i in range(j.nbase):
+            if j.base[i].ns >= since_ns:
+                n += 1
+        while size < 2 * n + 2:
+            size *= 2
+        tab = <uint64_t*>calloc(size, sizeof(uint64_t))
+        if tab == NULL:
+            raise MemoryError()
+        for i in range(j.nbase):
+            if j.base[i].ns >= since_ns:
+                key = j.base[i].key if j.base[i].key != 0 else 1
+                _probe(tab, size - 1, key, True)
+        pthread_mutex_lock(&self.s.mu)
+        free(self.s.pre)
+        self.s.pre = tab
+        self.s.pre_mask = size - 1
+        pthread_mutex_unlock(&self.s.mu)
+        return n
+
+
+include "_journal.pxi"

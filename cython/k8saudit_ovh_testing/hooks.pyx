@@ -4,7 +4,7 @@
 The shipped modules (k8saudit_ovh._*) keep only what Falco or the plugin's own Python code
 calls; everything a test needs to reach inside lives here, in a package the artifact leaves out.
 """
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset, strchr, strlen
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -16,7 +16,8 @@ from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jappend_text,
                                     JU_STRICT)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_free
-from k8saudit_ovh._source cimport Dedupe, dedupe_key, dedupe_check_insert, parse_rfc3339_ns
+from k8saudit_ovh._source cimport (Dedupe, dedupe_key, dedupe_check_insert, parse_rfc3339_ns,
+                                  parse_epoch_seconds)
 
 from k8saudit_ovh_cli.host import FTYPE_STRING, FieldInfo, resolve_field_spec
 
@@ -82,6 +83,15 @@ def rfc3339_ns(str text):
     cdef bytes b = text.encode()
     cdef uint64_t ns = 0
     if parse_rfc3339_ns(b, len(b), &ns):
+        return ns
+    return None
+
+
+def epoch_ns(str text):
+    """The GELF timestamp parser (decimal seconds since the epoch): ns, or None."""
+    cdef bytes b = text.encode()
+    cdef int64_t ns = 0
+    if parse_epoch_seconds(b, len(b), &ns):
         return ns
     return None
 

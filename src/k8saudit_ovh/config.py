@@ -63,6 +63,10 @@ TABLE = (
     Key("ldpReplayMaxWindow", "ldp_replay_max_window", "integer", 3600, 1, 7 * 86400,
         _LDP + "longest gap in seconds that a replay covers (the most recent part is "
                "replayed)"),
+    Key("ldpReplayMargin", "ldp_replay_margin", "number", 60.0, 1, 3600,
+        _LDP + "how far (seconds) events may come out of order in LDP's clock (frame "
+               "timestamp); replays after a reconnect or a restart start this much earlier, so "
+               "late events are never lost"),
     Key("ldpReplayIdleTimeout", "ldp_replay_idle_timeout", "number", 10.0, 0.1, 3600,
         _LDP + "a replay is complete when the server closes it or sends nothing for this "
                "many seconds"),
@@ -75,10 +79,15 @@ TABLE = (
     Key("ldpStatsInterval", "ldp_stats_interval", "number", 60.0, 0, 86400,
         _LDP + "seconds between two statistics log lines, 0 for none"),
     Key("ldpStateDir", "ldp_state_dir", "string", "", None, None,
-        _LDP + "folder where the time of the newest delivered event of each stream is kept, "
-               "so that after a restart the missed window is replayed (empty: no resume)"),
+        _LDP + "folder where each stream's resume state is kept (what Falco has finished, in "
+               "LDP's clock), so that after a restart the missed window is replayed without "
+               "losing or repeating events (empty: no resume)"),
     Key("ldpStateInterval", "ldp_state_interval", "number", 2.0, 0.05, 3600,
-        _LDP + "seconds between two writes of the resume state (it is also written at close)"),
+        _LDP + "seconds between two fsyncs of the resume state (every finished batch reaches "
+               "it at once; it is also written at close)"),
+    Key("ldpWindowChunk", "ldp_window_chunk", "integer", 3600, 1, 7 * 86400,
+        "LDP past window (an address with begin= and end=): seconds of LDP's clock fetched "
+        "per request"),
 )
 
 # key -> (JSON type, minimum, maximum)

@@ -12,7 +12,7 @@
  *                          [--cycles N] [--reload] [--max-events N] [--quiet] [--to-string]
  *                          [--metrics-thread] [--max-seconds S] [--arg-default max|zero]
  *                          [--expect-init-fail] [--expect-open-fail] [--hold]
- *                          [--pause-after N:MS]
+ *                          [--pause-after N:MS] [--batch-marks]
  *   falco_host LIB extract --events F [--field SPEC]... [--fields-file F] [--config JSON]
  *                          [--arg-default max|zero] [--threads K] [--repeat R] [--hold]
  *                          [--to-string]   (event_to_string of each event, before its fields)
@@ -28,6 +28,9 @@
  *
  * --hold extracts every field of an event before reading any result, as libsinsp's extraction
  * cache does (see extract_event).
+ * --batch-marks prints {"finished":N} each time next_batch returns after events 1..N were
+ * printed: by the plugin API's contract, a host that asks for the next batch is done with the
+ * previous one (a plugin may count those events as delivered; the resume tests read these).
  *
  * Exit codes: 0 success; 1 contract violation (message "falco_host: ERROR: ..." on stderr);
  * 2 init failed; 3 open failed; 64 usage error.
@@ -1506,6 +1509,7 @@ typedef struct options {
     int expect_init_fail;
     int expect_open_fail;
     int to_string;
+    int batch_marks;
     int metrics_thread;
     double max_seconds;
     const char* events_path;
@@ -1575,6 +1579,8 @@ static void parse_options(int argc, char** argv, int start, options* o)
             o->expect_open_fail = 1;
         } else if (strcmp(a, "--to-string") == 0) {
             o->to_string = 1;
+        } else if (strcmp(a, "--batch-marks") == 0) {
+            o->batch_marks = 1;
         } else if (strcmp(a, "--metrics-thread") == 0) {
             o->metrics_thread = 1;
         } else if (strcmp(a, "--pause-after") == 0) {
@@ -1900,7 +1906,7 @@ static int cmd_replay(const char* path, const options* o)
         extractor x;
         extractor_init(&x, specs.n, o->hold);
         sbuf line = {0};
-        uint64_t counter = 0;
+        uint64_t counter = 0, marked = 0;
         unsigned long timeouts = 0;
         double max_batch = 0;
         const char* end = NULL;
@@ -1920,6 +1926,14 @@ static int cmd_replay(const char* path, const options* o)
             double t0 = mono_s();
             ss_plugin_rc rc = p.next_batch(s, h, &n, &evts);
             double dt = mono_s() - t0;
+            if (o->batch_marks && counter > marked) {
+                sbuf m = {0};
+                sb_printf(&m, "{\"finished\":%" PRIu64 "}\n", counter);
+                out_sbuf(&m);
+                if (fflush(stdout) != 0) die("write to stdout failed");
+                sb_free(&m);
+                marked = counter;
+            }
             if (dt > max_batch) max_batch = dt;
             if (rc != SS_PLUGIN_SUCCESS && rc != SS_PLUGIN_TIMEOUT && rc != SS_PLUGIN_EOF &&
                 rc != SS_PLUGIN_FAILURE)

@@ -5,6 +5,10 @@
     wss://gra1.logs.ovh.com/tail/?tk=<token>#cluster=prod  events without annotations.cluster_name
                                                           get "prod" (ka.cluster.name)
     ws://127.0.0.1:8080/tail/?tk=test                     plain ws:// only for loopback hosts
+    wss://gra1.logs.ovh.com/tail/?tk=<token>&begin=1733050800&end=1733137200
+                                                          a past window (LDP's replay): read
+                                                          once, then EOF; begin/end in unix
+                                                          seconds or RFC 3339
 """
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ import hashlib
 import ipaddress
 import os
 import re
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .errors import LdpError
 from .redact import redact, remember_token
+from .window import parse_window
 
 SEPARATOR = ","
 
@@ -26,6 +32,7 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCHEMELESS_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d+)?(?=[/?#]|$)")
 _LDP_DOMAIN = ".logs.ovh.com"
 FRAGMENT_KEYS = ("cluster",)
+WINDOW_KEYS = ("begin", "end")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,12 @@ class LdpUrl:
     path: str            # path and query as given (without the fragment)
     token: str = field(repr=False)
     cluster: Optional[str] = None
+    begin: Optional[int] = None   # a past window: [begin, end] in unix seconds (LDP's clock)
+    end: Optional[int] = None
+
+    @property
+    def is_window(self) -> bool:
+        return self.begin is not None
 
     @property
     def scheme(self) -> str:
@@ -58,6 +71,8 @@ class LdpUrl:
     def display(self) -> str:
         """The address for humans: token redacted, cluster name shown."""
         text = redact(f"{self.scheme}://{self.netloc}{self.path}", (self.token,))
+        if self.is_window:
+            text += f"&begin={self.begin}&end={self.end}"
         if self.cluster:
             text += "#cluster=" + urllib.parse.quote(self.cluster, safe="")
         return text
@@ -80,6 +95,22 @@ class LdpUrl:
     def replay_url(self, begin: int, end: int) -> str:
         sep = "&" if "?" in self.path else "?"
         return f"{self.url}{sep}begin={int(begin)}&end={int(end)}"
+
+
+def _window(raw: str, query) -> tuple:
+    for key in WINDOW_KEYS:
+        if key not in query:
+            other = "end" if key == "begin" else "begin"
+            raise _fail(raw, f"'{other}=' needs '{key}=' too: a past window is "
+                             "begin=<time>&end=<time>")
+        if len(query[key]) > 1:
+            raise _fail(raw, f"several {key}= parameters")
+    # a '+' of an RFC 3339 offset arrives decoded as a space (the address has no real space)
+    try:
+        return parse_window(query["begin"][0].replace(" ", "+"),
+                            query["end"][0].replace(" ", "+"), time.time())
+    except ValueError as exc:
+        raise _fail(raw, str(exc)) from None
 
 
 def _fail(raw: str, why: str) -> LdpError:
@@ -167,10 +198,9 @@ def parse_url(text: str) -> LdpUrl:
         raise _fail(raw, "several tk= parameters")
     if not tokens[0]:
         raise _fail(raw, "empty tk= token")
-    for key in ("begin", "end"):
-        if key in query:
-            raise _fail(raw, f"'{key}=' replays a past window: k8saudit-ovh streams live and sets "
-                             "begin/end itself after a reconnect or a restart")
+    begin = end = None
+    if any(k in query for k in WINDOW_KEYS):
+        begin, end = _window(raw, query)
     cluster = None
     if parts.fragment:
         try:
@@ -190,12 +220,14 @@ def parse_url(text: str) -> LdpUrl:
                                                         for c in cluster):
                 raise _fail(raw, "#cluster= needs a name of 1 to 253 printable characters")
     path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
+    # begin/end are set per request (replays, chunks of a window): the path keeps the rest
+    rest = [kv for kv in parts.query.split("&") if kv and kv.split("=", 1)[0] not in WINDOW_KEYS]
+    if rest:
+        path += "?" + "&".join(rest)
     token = tokens[0]
     remember_token(token)
     return LdpUrl(host=host.lower(), port=port, secure=(scheme == "wss"), path=path, token=token,
-                  cluster=cluster)
+                  cluster=cluster, begin=begin, end=end)
 
 
 def split_params(params: str) -> List[str]:
@@ -227,9 +259,12 @@ def parse_params(params: str) -> List[LdpUrl]:
     urls = [parse_url(p) for p in split_params(params)]
     if not urls:
         raise LdpError("k8saudit-ovh: open_params has no LDP address")
+    if len({u.is_window for u in urls}) > 1:
+        raise LdpError("k8saudit-ovh: open_params mixes live LDP addresses and past windows "
+                       "(begin=/end=): open them in separate Falco runs")
     seen = set()
     for u in urls:
-        key = (u.host, u.port, u.path)
+        key = (u.host, u.port, u.path, u.begin, u.end)
         if key in seen:
             raise LdpError(f"k8saudit-ovh: the LDP address {u.display} is listed twice")
         seen.add(key)

@@ -31,8 +31,11 @@ class FrameSink(Protocol):
         """Queue the audit events of one frame; blocks while the queue is full (see above).
         Returns the number of events queued, or -1 when the instance is stopping."""
 
-    def set_min_ts(self, ns: int) -> None:
-        """Drop events not newer than `ns` (stageTimestamp, ns), as already delivered."""
+    def set_frame_window(self, lo_ns: int, hi_ns: int) -> None:
+        """Skip frames stamped outside [lo_ns, hi_ns) (a neighbouring chunk's; 0: no bound)."""
+
+    def stats(self) -> dict:
+        """This sink's own counts (frames, events, duplicates, outside, late, newest frame)."""
 
     def count_drop(self, reason: str) -> None:
         """Count an event dropped before parsing (e.g. a frame over the size limit)."""
@@ -47,6 +50,9 @@ class StreamOwner(Protocol):
 
     def stream_connected(self, stream, up: bool) -> None:
         """The stream's live connection went up or down (the `connected` gauge)."""
+
+    def stream_finished(self, stream) -> None:
+        """A past window was read to its end (the source ends when every stream has)."""
 
     def stream_failed(self, message: str) -> None:
         """The stream cannot go on (a configuration error, or a bug): fail the source with

@@ -11,12 +11,14 @@ from typing import Callable, Optional
 
 
 class Liveness:
-    """When the connection last showed life; `reason` says why it was aborted."""
-    __slots__ = ("last_rx", "last_frame", "reason")
+    """When the connection last showed life; `reason` says why it was aborted, `idle` that it
+    was for sending nothing for idle_limit s (the end of a replay, not a fault)."""
+    __slots__ = ("last_rx", "last_frame", "reason", "idle")
 
     def __init__(self):
         self.last_rx = self.last_frame = time.monotonic()
         self.reason: Optional[str] = None
+        self.idle = False
 
 
 def check_interval(interval: float, timeout: float, idle_limit: Optional[float]) -> float:
@@ -37,7 +39,8 @@ async def keepalive(ws, live: Liveness, interval: float, timeout: float,
         await asyncio.sleep(tick)
         now = time.monotonic()
         if idle_limit is not None and now - live.last_frame >= idle_limit:
-            live.reason = "idle"
+            live.reason = f"nothing for {idle_limit:g}s"
+            live.idle = True
             ws.transport.abort()
             return
         if pong is not None:

@@ -1,6 +1,7 @@
 """The producer for LDP addresses (the interface of filesource.FileSource): one Stream per
 address, all feeding one queue, and a keeper thread for the statistics line and the resume
-state. Live: never finishes the queue; fails it only when a stream cannot go on."""
+state. Live: never finishes the queue; fails it only when a stream cannot go on. Past windows
+(begin=/end=): finishes it once every stream has read its window (next_batch: EOF)."""
 from __future__ import annotations
 
 import threading
@@ -9,7 +10,6 @@ from typing import List, Optional
 
 from .address import LdpUrl, parse_params
 from .errors import LdpError
-from .progress import Progress
 from .redact import loggers, redact
 from .state import StateStore
 from .stats import StatsLine
@@ -18,14 +18,12 @@ from .tls import make_ssl_context
 
 # How long open() waits for every stream's first connection outcome (seconds, at most).
 OPEN_WAIT = 5.0
-# How often the keeper thread looks at what was delivered (seconds, at most).
-PROGRESS_TICK = 0.1
+# How often the keeper thread wakes up (seconds, at most).
+KEEPER_TICK = 0.1
 
 
 class LdpSource:
     def __init__(self, targets: List[LdpUrl], queue, counters, config):
-        from .._source import Dedupe, Feeder
-
         self.targets = targets
         self.queue = queue
         self.counters = counters
@@ -34,22 +32,42 @@ class LdpSource:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._connected: set = set()
+        self._finished: set = set()
         self._failed = False
+        self.windows = bool(targets) and targets[0].is_window
         self.store = self._state_store()
+        self.states = []
         self.streams = []
-        for i, t in enumerate(targets):
-            sink = Feeder(queue, config.max_event_size)
-            if t.cluster:
-                sink.set_cluster_name(t.cluster)
-            dedupe = None
-            if config.ldp_replay or self.store is not None:
-                dedupe = Dedupe(config.ldp_dedupe_capacity)
-                sink.set_dedupe(dedupe)
-            resume = self.store.load(t) if self.store is not None else None
-            self.streams.append(Stream(self, t, i, sink, dedupe, resume))
-        self.progress = Progress(self.store, self.streams, queue)
+        try:
+            for i, t in enumerate(targets):
+                self.streams.append(self._stream(i, t))
+        except BaseException:
+            self._close_states()
+            raise
         self.stats_line = StatsLine()
         self._keeper: Optional[threading.Thread] = None
+
+    def _stream(self, index: int, target: LdpUrl) -> Stream:
+        from .._source import Dedupe, Feeder, Journal
+
+        cfg = self.config
+        state = None
+        if self.store is not None:
+            state = self.store.open(target, Journal())
+            self.states.append(state)
+        dedupe = None
+        if cfg.ldp_replay or state is not None or target.is_window:
+            dedupe = Dedupe(cfg.ldp_dedupe_capacity)
+        journal = state.journal if state is not None else None
+
+        def make_sink():
+            sink = Feeder(self.queue, cfg.max_event_size)
+            if target.cluster:
+                sink.set_cluster_name(target.cluster)
+            sink.set_dedupe(dedupe)
+            sink.set_journal(journal)
+            return sink
+        return Stream(self, target, index, make_sink, dedupe, state)
 
     @classmethod
     def from_params(cls, params: str, queue, counters, config) -> "LdpSource":
@@ -58,7 +76,11 @@ class LdpSource:
     def _state_store(self) -> Optional[StateStore]:
         if not self.config.ldp_state_dir:
             return None
-        store = StateStore(self.config.ldp_state_dir, self.log)
+        if self.windows:
+            self.log.info("LDP: a past window is read without resume state (ldpStateDir is "
+                          "not used)")
+            return None
+        store = StateStore(self.config.ldp_state_dir, self.log, self.config.ldp_replay_margin)
         why = store.prepare()
         if why:
             self.log.warning("LDP: %s; resume after a restart is off for this run", why)
@@ -73,6 +95,14 @@ class LdpSource:
             else:
                 self._connected.discard(id(stream))
             self.counters.set("connected", len(self._connected))
+
+    def stream_finished(self, stream):
+        """A past window was read to its end; the last one finishes the queue (EOF)."""
+        with self._lock:
+            self._finished.add(id(stream))
+            done = len(self._finished) == len(self.streams)
+        if done:
+            self.queue.finish()
 
     def stream_failed(self, message: str):
         message = redact(message)
@@ -113,11 +143,19 @@ class LdpSource:
             ok = s.join(max(0.0, deadline - time.monotonic())) and ok
         if self._keeper is not None:
             self._keeper.join(max(0.0, deadline - time.monotonic()))
-        self.progress.save()
+        self._close_states()
         with self._lock:
             self._connected.clear()
         self.counters.set("connected", 0)
         return ok
+
+    def _close_states(self):
+        for st in self.states:
+            try:
+                st.close()
+            except Exception:
+                self.log.exception("LDP %s: writing the resume state at close failed",
+                                   st.target.display)
 
     def _keep(self):
         block_sigpipe()
@@ -125,17 +163,25 @@ class LdpSource:
         now = time.monotonic()
         next_stats = now + cfg.ldp_stats_interval if cfg.ldp_stats_interval > 0 else None
         next_save = now + cfg.ldp_state_interval
-        tick = min(PROGRESS_TICK, cfg.ldp_state_interval / 2)
+        tick = min(KEEPER_TICK, cfg.ldp_state_interval / 2)
+        late_warned = set()
         while not self.stopping.wait(tick):
             try:
                 now = time.monotonic()
-                self.progress.sample()
                 if now >= next_save:
                     next_save = now + cfg.ldp_state_interval
-                    self.progress.save()
+                    for st in self.states:
+                        st.flush()
+                for s in self.streams:
+                    if id(s) not in late_warned and s.sink.stats()["late"]:
+                        late_warned.add(id(s))
+                        self.log.warning(
+                            "LDP %s: frames come more than ldpReplayMargin (%gs) behind newer "
+                            "ones in LDP's clock: a replay after a reconnect or a restart may "
+                            "miss such late events (raise ldpReplayMargin)", s.target.display,
+                            cfg.ldp_replay_margin)
                 if next_stats is not None and now >= next_stats:
                     next_stats = now + cfg.ldp_stats_interval
                     self.log.info("%s", self.stats_line(self.counters, self.streams))
             except Exception:
                 self.log.exception("LDP: statistics or resume state failed")
-        self.progress.sample()

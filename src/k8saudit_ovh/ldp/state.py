@@ -1,41 +1,65 @@
-"""Resume state: per stream, the stageTimestamp of the newest event delivered to Falco, kept in
-a folder (ldpStateDir) so that a restarted plugin replays what LDP received while it was down.
+"""Resume state (ldpStateDir): per stream, what Falco has finished, in LDP's clock, so that a
+restarted plugin replays what it missed and drops exactly what it had delivered.
 
-One small JSON file per stream, named by LdpUrl.stream_id (a hash of the address without its
-token); the token is never written. Files are replaced atomically (temporary file, fsync,
-rename, fsync of the folder), so a crash leaves the old state or the new one, never a mix. A
-missing file means "start live"; an unreadable or corrupt one is reported once and also means
-"start live": the state never stops the source.
+Per stream (files: statefile.py): a snapshot, and a journal of what was finished since: the
+records next_batch appends once per finished batch (_journal.pxi), and replay holds.
+
+Why this shape: a finished batch must be on record before more is handed out (else a SIGKILL
+delivers it twice), and that must cost one write() per batch, not an fsync. The page cache
+survives a killed process; the node's crash is covered by the fsync every ldpStateInterval s and
+the snapshot written at close. The snapshot is rewritten only when the journal has grown past it
+(writes stay proportional to the events), atomically (temp file, fsync, rename, fsync of the
+folder): a crash leaves the old snapshot and every journal since, or the new one.
+
+The resume position is LDP's clock (the frame timestamp LDP selects replays by), never the
+audit event's time. A restart replays from `min(newest delivered - ldpReplayMargin, unfinished
+replay windows)` and drops the identities (auditID + stage) delivered since: events that reach
+LDP out of order by up to the margin are neither lost nor delivered twice. The records kept are
+those the next restart could meet again: from that position on.
+
+A missing file means "start live"; an unreadable, corrupt or foreign one is reported once and
+also means "start live": the state never stops the source.
 """
+
 from __future__ import annotations
 
-import json
 import os
-import tempfile
+import threading
 import time
-from typing import Optional
+from typing import Dict, NamedTuple, Optional
 
+from . import statefile
 from .address import LdpUrl
 from .redact import redact
+from .statefile import KEPT_RECORD, Files, Unusable, rfc3339
 
-VERSION = 1
-SUFFIX = ".json"
+NS = 1_000_000_000
 # A state older than this is from another era (a typo'd clock, a restored backup): ignored.
 MAX_AGE_SECONDS = 30 * 86400
+# The journal is folded into a new snapshot once it is larger than this and than the snapshot.
+COMPACT_MIN_BYTES = 1 << 20
+HOLD, RELEASE = 2, 3             # jrec_kind of _source.pxd
 
 
-def _rfc3339(ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
+class ResumePoint(NamedTuple):
+    begin_ns: int     # replay from here (LDP's clock)
+    newest_ns: int    # the newest event delivered before the restart (0: none)
+    kept: int         # identities delivered since begin_ns: dropped when they come again
+    why: str          # what the position comes from, for the log
 
 
 class StateStore:
-    def __init__(self, directory: str, log):
+    def __init__(self, directory: str, log, margin_s: float = 60.0):
         self.directory = directory
         self.log = log
-        self._failing: set = set()     # streams whose last write failed (warned once)
+        self.margin_ns = int(margin_s * NS)
+
+    def files(self, target: LdpUrl) -> Files:
+        return Files(self.directory, target.stream_id)
 
     def path(self, target: LdpUrl) -> str:
-        return os.path.join(self.directory, f"ldp-{target.stream_id}{SUFFIX}")
+        """The stream's snapshot file."""
+        return self.files(target).snapshot
 
     def prepare(self) -> Optional[str]:
         """Create the folder if needed; the reason when it cannot be used (then resume is off
@@ -48,71 +72,229 @@ class StateStore:
             return f"ldpStateDir '{self.directory}' is not writable"
         return None
 
-    def load(self, target: LdpUrl) -> Optional[int]:
-        """The newest delivered stageTimestamp (ns) of the previous run, or None (with one
-        warning when the file exists but cannot be used)."""
-        path = self.path(target)
+    def open(self, target: LdpUrl, journal) -> "StreamState":
+        """Load the stream's state into `journal` (a k8saudit_ovh._source.Journal), then start
+        this run's journal. `.resume` says where to replay from (None: start live)."""
+        st = StreamState(self, target, journal)
         try:
-            with open(path, "rb") as f:
-                raw = f.read(65536)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            return self._unusable(target, path, f"cannot read it: {exc.strerror or exc}")
-        try:
-            doc = json.loads(raw)
-            ns = doc["newest_event_ns"]
-            if doc.get("version") != VERSION or doc.get("stream") != target.stream_id:
-                return self._unusable(target, path, "it belongs to another version or stream")
-            if isinstance(ns, bool) or not isinstance(ns, int) or ns <= 0:
-                raise ValueError("newest_event_ns is not a positive integer")
-        except (ValueError, KeyError, TypeError) as exc:
-            return self._unusable(target, path, f"it is corrupt ({exc})")
-        if ns / 1e9 < time.time() - MAX_AGE_SECONDS:
-            return self._unusable(target, path, f"it is older than {MAX_AGE_SECONDS // 86400} days")
-        return ns
+            st.resume = st.load()
+        except Unusable as exc:
+            self.log.warning("LDP %s: resume state %s not used, %s; starting live (events "
+                             "received by LDP while the plugin was down are not replayed)",
+                             target.display, self.path(target), redact(str(exc), (target.token,)))
+            st.discard()
+        st.start()
+        return st
 
-    def _unusable(self, target: LdpUrl, path: str, why: str) -> None:
-        self.log.warning("LDP %s: resume state %s not used, %s; starting live (events received "
-                         "by LDP while the plugin was down are not replayed)", target.display,
-                         path, redact(why, (target.token,)))
-        return None
 
-    def save(self, target: LdpUrl, newest_ns: int) -> bool:
-        """Replace the stream's state atomically; False (and a warning) on failure."""
-        doc = {"version": VERSION, "stream": target.stream_id, "host": target.netloc,
-               "newest_event_ns": int(newest_ns), "newest_event": _rfc3339(int(newest_ns)),
-               "written": _rfc3339(time.time_ns())}
-        data = (json.dumps(doc, indent=1) + "\n").encode()
-        path = self.path(target)
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".ldp-", suffix=".tmp", dir=self.directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            tmp = None
-            dfd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-            if target.stream_id in self._failing:
-                self._failing.discard(target.stream_id)
-                self.log.info("LDP %s: the resume state is written again", target.display)
-            return True
-        except OSError as exc:
-            if target.stream_id not in self._failing:      # once, not every few seconds
-                self._failing.add(target.stream_id)
-                self.log.warning("LDP %s: cannot write the resume state %s: %s (retrying; "
-                                 "a restart meanwhile resumes from the last state written)",
-                                 target.display, path, exc.strerror or exc)
-            return False
-        finally:
-            if tmp is not None:
+class StreamState:
+    """One stream's resume state. Threads: next_batch appends (C, its own mutex); the stream's
+    loop holds and releases replay windows; the keeper thread flushes; close comes last."""
+
+    def __init__(self, store: StateStore, target: LdpUrl, journal):
+        self.store = store
+        self.target = target
+        self.files = store.files(target)
+        self.journal = journal
+        self.resume: Optional[ResumePoint] = None
+        self.holds: Dict[int, int] = {}     # hold id -> window begin (ns)
+        self.inherited: set = set()         # holds of the previous run (its pending replays)
+        self.next_hold = 1
+        self.origin_ns = 0                  # when the stream's first run started reading
+        self.keep_from_ns = 0               # kept records start here (older ones are gone)
+        self.legacy_ns = 0
+        self.gen = 0                        # the journal generation appended to now
+        self.durable_gen = 0                # the generation the snapshot on disk starts at
+        self._fd = -1
+        self._errors_seen = 0
+        self._write_failing = False
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- loading
+    def load(self) -> Optional[ResumePoint]:
+        snap = statefile.read_snapshot(self.files)
+        gens = self.files.journal_gens()
+        first = 0
+        if snap is not None:
+            h = snap.head
+            self.journal.load_kept(snap.body)
+            self.holds, self.next_hold = h["holds"], h["next_hold"]
+            self.origin_ns, self.keep_from_ns, first = h["origin_ns"], h["keep_from_ns"], h["generation"]
+        else:
+            self.legacy_ns = statefile.read_legacy(self.files)
+            if not self.legacy_ns and not gens:
+                return None
+        torn = []
+        for g in gens:
+            if g < first:
+                continue
+            n, marks, cut = self.journal.load_journal(statefile.read_journal(self.files, g))
+            for hold_id, ns in marks:
+                if ns is None:
+                    self.holds.pop(hold_id, None)
+                else:
+                    self.holds[hold_id] = ns
+                self.next_hold = max(self.next_hold, hold_id + 1)
+            if cut:
+                torn.append(g)
+        self.gen = self.durable_gen = max(gens + [first])
+        if torn:
+            self.store.log.warning("LDP %s: resume journal(s) %s end with a record cut short "
+                                   "(a write interrupted by a crash or a full disk): the "
+                                   "records before it are used", self.target.display, torn)
+        return self._resume_point()
+
+    def _resume_point(self) -> ResumePoint:
+        newest = self.journal.newest
+        base = newest or self.legacy_ns or self.origin_ns
+        if not base:
+            raise Unusable("it holds no position")
+        if base / NS < time.time() - MAX_AGE_SECONDS:
+            raise Unusable(f"it is older than {MAX_AGE_SECONDS // 86400} days")
+        begin = self.replay_from_ns()
+        why = ("a replay the previous run had not finished" if begin in self.holds.values()
+               else "the newest event delivered" if newest else
+               "a version 1 state (events of its last margin may come again once)"
+               if self.legacy_ns else "the start of the previous run (nothing delivered)")
+        self.inherited = set(self.holds)
+        return ResumePoint(begin, newest, self.journal.kept_count, why)
+
+    def discard(self):
+        """Forget a state that cannot be used (its files are replaced at start)."""
+        self.journal = type(self.journal)()     # a fresh Journal: nothing loaded
+        self.holds, self.inherited = {}, set()
+        self.origin_ns = self.keep_from_ns = self.legacy_ns = 0
+        self.gen = self.durable_gen = max(self.files.journal_gens() + [0])
+
+    # -- this run
+    def start(self):
+        """Begin this run's journal; the snapshot written now holds what was loaded."""
+        if not self.origin_ns:
+            self.origin_ns = time.time_ns()
+        with self._lock:
+            self._compact()
+        if self.legacy_ns and self.durable_gen == self.gen:
+            statefile.unlink(self.files.legacy)
+
+    def hold(self, begin_ns: int) -> int:
+        """A replay of a window from begin_ns starts: until it is released, a restart replays
+        from there at the latest (and the identities since are kept)."""
+        with self._lock:
+            hold_id = self.next_hold
+            self.next_hold += 1
+            self.holds[hold_id] = int(begin_ns)
+            self.journal.mark(HOLD, hold_id, int(begin_ns))
+        return hold_id
+
+    def release(self, hold_id: Optional[int], inherited: bool = False):
+        """The replay is over (done or given up); `inherited`: also the previous run's."""
+        with self._lock:
+            ids = ([hold_id] if hold_id is not None else []) + \
+                (sorted(self.inherited) if inherited else [])
+            for h in ids:
+                if self.holds.pop(h, None) is not None:
+                    self.journal.mark(RELEASE, h, 0)
+            if inherited:
+                self.inherited = set()
+
+    def replay_from_ns(self) -> int:
+        """Where a restart now would replay from (LDP's clock, ns): a hold may reach before the
+        kept records (duplicates are better than a loss)."""
+        newest = self.journal.newest
+        begin = max((newest or self.legacy_ns or self.origin_ns) - self.store.margin_ns,
+                    self.keep_from_ns)
+        return min([begin] + list(self.holds.values()))
+
+    def flush(self, final: bool = False):
+        """Fold what next_batch journaled; make it durable (fsync of the journal, or a new
+        snapshot once the journal outgrew the old one). Every ldpStateInterval s, and at close."""
+        with self._lock:
+            if self._closed:
+                return
+            j = self.journal
+            j.fold()
+            self._prune()
+            errors, err_no = j.errors
+            damaged = errors != self._errors_seen
+            if damaged:
+                self._errors_seen = errors
+                self.store.log.warning("LDP %s: appending to the resume journal failed (%s): "
+                                       "writing a new snapshot", self.target.display,
+                                       os.strerror(err_no) if err_no else "unknown error")
+            if final or damaged or self._fd < 0 or self.gen != self.durable_gen \
+                    or j.file_bytes > max(COMPACT_MIN_BYTES, KEPT_RECORD * j.kept_count):
+                self._compact()
+            else:
                 try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                    os.fdatasync(self._fd)
+                except OSError as exc:
+                    self._warn_write(f"fsync of its journal failed: {exc.strerror or exc}")
+
+    def close(self):
+        """Final snapshot (what Falco finished), then the empty journal goes."""
+        self.flush(final=True)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            fd = self.journal.attach(-1)
+            if fd >= 0:
+                os.close(fd)
+            if self.durable_gen == self.gen:
+                statefile.unlink(self.files.journal(self.gen))
+
+    # -- internals (under self._lock)
+    def _prune(self):
+        keep_from = (self.replay_from_ns() // NS - 1) * NS
+        if keep_from > self.keep_from_ns:
+            self.journal.prune(keep_from)
+            self.keep_from_ns = keep_from
+
+    def _compact(self):
+        new_gen = self.gen + 1
+        try:
+            fd = statefile.open_journal(self.files, new_gen)
+        except OSError as exc:
+            fd = -1
+            self._warn_write(f"cannot create its journal: {exc.strerror or exc}")
+        old = self.journal.attach(fd)
+        self._fd = fd
+        self.gen = new_gen if fd >= 0 else self.gen
+        self.journal.fold()
+        self._prune()
+        try:
+            self._write_snapshot(self.gen)
+        except OSError as exc:
+            self._warn_write(f"cannot write its snapshot: {exc.strerror or exc}")
+            if old >= 0:
+                os.close(old)          # its records stay on disk: the old snapshot reads them
+            return
+        if old >= 0:
+            os.close(old)
+        for g in self.files.journal_gens():
+            if g < self.gen:
+                statefile.unlink(self.files.journal(g))
+        self.durable_gen = self.gen
+        if self._write_failing:
+            self._write_failing = False
+            self.store.log.info("LDP %s: the resume state is written again", self.target.display)
+
+    def _write_snapshot(self, gen: int):
+        newest, begin = self.journal.newest, self.replay_from_ns()
+        statefile.write_snapshot(self.files, {
+            "host": self.target.netloc, "generation": gen, "origin_ns": self.origin_ns,
+            "newest_ns": newest, "newest": rfc3339(newest) if newest else None,
+            "replay_from_ns": begin, "replay_from": rfc3339(max(begin, 0)),
+            "keep_from_ns": self.keep_from_ns,
+            "holds": sorted([h, ns] for h, ns in self.holds.items()),
+            "next_hold": self.next_hold, "written": rfc3339(time.time_ns())},
+            self.journal.kept())
+
+    def _warn_write(self, why: str):
+        if not self._write_failing:                 # once, not every few seconds
+            self._write_failing = True
+            self.store.log.warning("LDP %s: resume state in %s: %s (retrying; a restart "
+                                   "meanwhile may deliver events again, none is lost)",
+                                   self.target.display, self.store.directory, why)
+

@@ -20,7 +20,19 @@ def summary(counters, n_streams: int) -> dict:
     }
 
 
+def _window_part(s) -> str:
+    w = s.window
+    if w is None:
+        return f"{s.target.label} window: starting"
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(w.position))
+    state = "read" if s.finished else f"at {at} ({w.percent:.0f}%)"
+    return (f"{s.target.label} window {state}, request {w.done}/{w.requests}, "
+            f"{s.events} events, {w.duplicates} duplicates dropped")
+
+
 def _stream_part(s, now: float) -> str:
+    if s.target.is_window:
+        return _window_part(s)
     since = s.connected_since
     state = f"up {now - since:.0f}s" if since is not None else f"down: {s.last_error or 'connecting'}"
     text = f"{s.target.label} {state}, {s.events} events"
@@ -32,6 +44,9 @@ def _stream_part(s, now: float) -> str:
     drops = {k: v for k, v in s.sink.frame_drops().items() if v}
     if drops:
         text += f", bad frames {drops}"
+    late = s.sink.stats()["late"]
+    if late:
+        text += f", {late} frames later than ldpReplayMargin"
     return text
 
 

@@ -1,5 +1,6 @@
 """One LDP address: a thread running an asyncio loop that owns its WebSocket connections (the
-live tail and, when needed, a replay), all feeding one FrameSink (see contract.py).
+live tail and, when needed, a replay; or the chunks of a past window), each feeding a FrameSink
+(see contract.py) of the stream.
 
 The live connection is re-opened after any read error or dead connection, after an
 exponential backoff with jitter (reset after a healthy connection). Only a refusal of the
@@ -17,11 +18,12 @@ from .backoff import Backoff
 from .connect import open_connection
 from .contract import StreamOwner
 from .failures import describe
-from .pump import STOPPING, pump
+from .lookback import read_window
+from .pump import pump
 from .redact import redact
-from .replay import Replayer, warn_if_clamped
+from .replay import Replayer, Status, warn_if_clamped
 from .tls import make_ssl_context
-from .window import gap
+from .window import NS, gap
 
 
 def block_sigpipe():
@@ -35,13 +37,15 @@ def block_sigpipe():
 
 
 class Stream:
-    def __init__(self, owner: StreamOwner, target, index: int, sink, dedupe=None,
-                 resume_ns: Optional[int] = None):
+    def __init__(self, owner: StreamOwner, target, index: int, make_sink, dedupe=None,
+                 state=None):
         self.owner = owner
         self.target = target
-        self.sink = sink
-        self.dedupe = dedupe            # kept alive with the sink that uses it
-        self.resume_ns = resume_ns      # the previous run's newest delivered event
+        self.make_sink = make_sink      # a new Feeder of this stream (queue, Dedupe, journal)
+        self.sink = make_sink()         # the live connection's
+        self.sink.set_late_margin(int(owner.config.ldp_replay_margin * NS))
+        self.dedupe = dedupe            # kept alive with the sinks that use it
+        self.state = state              # resume state (ldp/state.py StreamState), or None
         self.thread = threading.Thread(target=self._thread_main, name=f"k8saudit-ovh-ldp-{index}",
                                        daemon=True)
         self.loop: Optional[asyncio.AbstractEventLoop] = None
@@ -49,7 +53,7 @@ class Stream:
         self._tasks: set = set()
         self._main_task: Optional[asyncio.Task] = None
         self.replayer: Optional[Replayer] = None
-        self._resuming = resume_ns is not None
+        self.window = None              # a past window's progress (lookback.Progress)
         # read by the statistics and the resume state (other threads)
         self.connected_since: Optional[float] = None
         self.frames = 0
@@ -58,10 +62,7 @@ class Stream:
         self.last_alive_wall: Optional[float] = None   # last frame or pong of the live connection
         self.first_outcome = threading.Event()
         self.fatal: Optional[str] = None
-
-    @property
-    def replay_pending(self) -> bool:
-        return self._resuming or (self.replayer is not None and self.replayer.pending)
+        self.finished = False           # a past window was read to its end
 
     # -- thread / loop
     def _thread_main(self):
@@ -126,9 +127,13 @@ class Stream:
             return
         ssl_ctx = (make_ssl_context(self.owner.config.ldp_ca_file)
                    if self.target.secure else None)
-        self.replayer = Replayer(self.owner, self.target, self.sink, self._spawn, ssl_ctx)
-        self.replayer.floor_ns = self.resume_ns or 0
-        live = self._main_task = self._spawn(self._live(ssl_ctx))
+        self.replayer = Replayer(self.owner, self.target, self.make_sink, self._spawn, ssl_ctx,
+                                 self.state)
+        if self.target.is_window:
+            main = self._spawn(read_window(self, ssl_ctx))
+        else:
+            main = self._spawn(self._live(ssl_ctx))
+        live = self._main_task = main
         try:
             await live
         except asyncio.CancelledError:
@@ -157,21 +162,25 @@ class Stream:
     # -- after a restart: the window missed while the plugin was down, before going live
     async def _resume(self) -> bool:
         """False when the stream must end (stopping, or the address is refused)."""
-        cfg = self.owner.config
+        cfg, log = self.owner.config, self.owner.log
+        rp = self.state.resume
         started = time.time()
-        w = gap(self.resume_ns / 1e9, started, cfg.ldp_replay_max_window, min_ts=self.resume_ns)
-        self.owner.log.info("LDP %s: resuming from %.3f (the newest event delivered before the "
-                            "restart): replaying [%d, %d] before going live", self.target.display,
-                            self.resume_ns / 1e9, w.begin, w.end)
-        warn_if_clamped(self.owner.log, self.target, w)
-        try:
-            outcome = await self.replayer.run(w, kind="resume replay")
-        finally:
-            self._resuming = False
-        if outcome == STOPPING:
+        # The position already has its margin (state.py): no second one.
+        w = gap(rp.begin_ns / NS, started, cfg.ldp_replay_max_window, 0)
+        if self.dedupe is not None:
+            self.dedupe.preload(self.state.journal, w.begin * NS)
+        log.info("LDP %s: resuming from %s of LDP's clock (%s, minus ldpReplayMargin): "
+                 "replaying [%d, %d] before going live; %d events delivered since are dropped "
+                 "if they come again", self.target.display, _clock(rp.begin_ns), rp.why,
+                 w.begin, w.end, rp.kept)
+        warn_if_clamped(log, self.target, w)
+        hold = self.replayer.hold(w)
+        outcome = await self.replayer.run(w, kind="resume replay")
+        if outcome.status is Status.STOPPING:
             return False
-        if outcome and outcome.startswith("fatal: "):
-            self._fail(f"k8saudit-ovh: {self.target.display}: {outcome[len('fatal: '):]}")
+        self.replayer.release(hold, inherited=True)
+        if outcome.status is Status.REFUSED:
+            self._fail(f"k8saudit-ovh: {self.target.display}: {outcome.message}")
             return False
         # What LDP received during the resume replay comes with the catch-up replay that the
         # first live connection schedules.
@@ -182,7 +191,7 @@ class Stream:
     async def _live(self, ssl_ctx):
         owner = self.owner
         log, cfg, stop = owner.log, owner.config, owner.stopping
-        if self._resuming and not await self._resume():
+        if self.state is not None and self.state.resume is not None and not await self._resume():
             return
         backoff = Backoff(cfg.ldp_min_backoff, cfg.ldp_max_backoff)
         ever = False
@@ -215,33 +224,50 @@ class Stream:
                          now_wall - (down_since_wall or now_wall))
             else:
                 log.info("LDP %s: connected", self.target.display)
-            if (ever or catch_up) and cfg.ldp_replay:
-                self.replayer.schedule(gap(previous_alive or down_since_wall or now_wall,
-                                           now_wall, cfg.ldp_replay_max_window))
+            # After a resume, the few seconds of the handover are fetched whatever
+            # ldpReplayOnReconnect says: the resume promises nothing lost.
+            if (ever and cfg.ldp_replay) or (catch_up and not ever):
+                self.replayer.schedule(gap(self._resume_from(previous_alive or down_since_wall
+                                                             or now_wall),
+                                           now_wall, cfg.ldp_replay_max_window,
+                                           cfg.ldp_replay_margin))
             ever = True
             self.first_outcome.set()
             try:
-                reason = await pump(ws, self.sink, cfg, self._spawn, self._on_frame,
-                                    self._on_pong)
+                end = await pump(ws, self.sink, cfg, self._spawn, self._on_frame, self._on_pong)
             finally:
                 ws.transport.abort()
                 owner.stream_connected(self, False)
             up = time.monotonic() - self.connected_since
             self.connected_since = None
             down_since_wall = time.time()
-            if reason == STOPPING or stop.is_set():
+            if end.stopping or stop.is_set():
                 return
             backoff.after_connection(up)
-            self.last_error = reason
+            reason = self.last_error = end.reason
             delay = backoff.next()
             log.warning("LDP %s: %s after %.1fs; reconnecting in %.1fs", self.target.display,
                         reason, up, delay)
             await asyncio.sleep(delay)
+
+    def _resume_from(self, alive_wall: float) -> float:
+        """Where a reconnect's replay starts, before its margin: the last sign of life, or the
+        newest frame's LDP time when LDP's clock is behind ours (frames are selected by it)."""
+        newest = self.sink.stats()["newest_frame_ns"]
+        return min(alive_wall, newest / NS) if newest else alive_wall
 
     def _on_frame(self, n: int):
         self.frames += 1
         self.events += n
         self.last_alive_wall = time.time()
 
+    def _on_window_events(self, n: int):
+        self.frames += 1
+        self.events += n
+
     def _on_pong(self):
         self.last_alive_wall = time.time()
+
+
+def _clock(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS))

@@ -1,36 +1,104 @@
-"""Which LDP window (begin/end, whole seconds of LDP's clock) a replay asks for."""
+"""Which windows of LDP's clock (begin/end, whole seconds) a replay or a past window asks for.
+
+LDP selects a replay's frames by their GELF `timestamp`, not by our clock and not by the audit
+event's time. Frames do not reach LDP in that clock's order (several API servers, each with its
+log shipper): ldpReplayMargin bounds how far back a frame may come after a newer one, so every
+window starts that much before the position it resumes from, and duplicates are dropped by
+identity, never by time.
+"""
 from __future__ import annotations
 
+import calendar
 import math
-from typing import NamedTuple, Optional
+import re
+from typing import List, NamedTuple, Optional, Tuple
 
-# Before the connection was last known alive (frame or pong) and after the reconnect: LDP's
-# begin/end are whole seconds and its clock is not ours.
-MARGIN_BEFORE = 30
+NS = 1_000_000_000
+# After the reconnect or the restart: LDP's clock is not ours.
 MARGIN_AFTER = 5
+# A past window may end a little after our clock's now (another machine wrote the address); it
+# is read once LDP has that time. Further ahead is a typo, or a live stream in disguise.
+FUTURE_SLACK = 300
+_EPOCH = re.compile(r"^\d{1,11}(\.\d+)?$")
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
+                      r"([Zz]|[+-]\d{2}:\d{2})$")
 
 
 class Window(NamedTuple):
     begin: int
     end: int
-    min_ts: int = 0        # events not newer than this (ns) were delivered before a restart
     clamped_from: Optional[int] = None   # the begin a longer window would have had
 
 
-def gap(since_wall: float, until_wall: float, max_window: int, min_ts: int = 0) -> Window:
-    """The window that covers [since, until] with the margins, at most `max_window` seconds
-    long (its most recent part: the older part is given up)."""
-    begin = int(math.floor(since_wall)) - MARGIN_BEFORE
-    end = int(math.ceil(until_wall)) + MARGIN_AFTER
+def gap(since_s: float, until_s: float, max_window: int, margin: float) -> Window:
+    """The window that covers [since - margin, until + MARGIN_AFTER], at most `max_window`
+    seconds long (its most recent part: the older part is given up)."""
+    begin = int(math.floor(since_s - margin))
+    end = int(math.ceil(until_s)) + MARGIN_AFTER
     if end - begin > max_window:
-        return Window(end - max_window, end, min_ts, begin)
-    return Window(begin, end, min_ts)
+        return Window(end - max_window, end, begin)
+    return Window(begin, end)
 
 
 def merge(a: Optional[Window], b: Window) -> Window:
-    """One window covering both (a pending window and a new one). The duplicate filter of a
-    restart only applies when both windows have one."""
+    """One window covering both (a pending window and a new one)."""
     if a is None:
         return b
-    return Window(min(a.begin, b.begin), max(a.end, b.end), min(a.min_ts, b.min_ts),
-                  None)
+    return Window(min(a.begin, b.begin), max(a.end, b.end), None)
+
+
+class Chunk(NamedTuple):
+    begin: int        # asked for: begin=..., end=...
+    end: int
+    lo_ns: int        # frames stamped before this belong to the previous chunk (0: none)
+    hi_ns: int        # frames stamped from this on belong to the next chunk (0: none)
+
+
+def chunks(begin: int, end: int, size: int) -> List[Chunk]:
+    """[begin, end] in requests of at most `size` seconds. Whether LDP's `end` includes its
+    second or not, each request but the last asks up to the next chunk's begin and keeps only
+    the frames before it: every frame is read once, in one chunk. The first and last chunks
+    keep LDP's own reading of the window's begin and end."""
+    out: List[Chunk] = []
+    b = begin
+    while end - b > size:
+        out.append(Chunk(b, b + size, b * NS if b != begin else 0, (b + size) * NS))
+        b += size
+    out.append(Chunk(b, end, b * NS if b != begin else 0, 0))
+    return out
+
+
+def _seconds(key: str, text: str, up: bool, now: float) -> int:
+    """A begin/end value: unix seconds (LDP's form; a fraction rounds outwards) or RFC 3339."""
+    if _EPOCH.match(text):
+        v = float(text)
+        return int(math.ceil(v)) if up else int(math.floor(v))
+    m = _RFC3339.match(text)
+    if not m:
+        raise ValueError(f"'{key}={text}': give unix seconds (e.g. {int(now) - 3600}) or an "
+                         "RFC 3339 time (e.g. 2026-12-01T08:00:00Z)")
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    if not (1970 <= y and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]
+            and h < 24 and mi < 60 and s < 60):
+        raise ValueError(f"'{key}={text}' is not a valid date")
+    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    tz = m.group(8)
+    if tz not in ("Z", "z"):
+        secs -= (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    frac = m.group(7)
+    return secs + 1 if frac and up and int(frac[1:]) != 0 else secs
+
+
+def parse_window(begin_text: str, end_text: str, now: float) -> Tuple[int, int]:
+    """The [begin, end] (unix seconds) of a past window address; ValueError says what is wrong."""
+    begin = _seconds("begin", begin_text, False, now)
+    end = _seconds("end", end_text, True, now)
+    if begin <= 0:
+        raise ValueError("begin= must be after 1970")
+    if end <= begin:
+        raise ValueError(f"end= ({end}) must be after begin= ({begin})")
+    if end > now + FUTURE_SLACK:
+        raise ValueError(f"end= ({end}) is {end - int(now)}s in the future: a window with "
+                         "begin/end reads what LDP already holds (for the live stream, leave "
+                         "begin/end out)")
+    return begin, end
