@@ -764,6 +764,8 @@ cdef bint parse_epoch_seconds(const char* s, size_t n, int64_t* out) noexcept no
         return False
     if i < n and s[i] == c'.':
         i += 1
+        if i == n or not (c'0' <= s[i] <= c'9'):
+            return False
         while i < n and c'0' <= s[i] <= c'9':
             if nd < 9:
                 frac = frac * 10 + (s[i] - c'0')
