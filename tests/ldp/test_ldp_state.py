@@ -147,6 +147,8 @@ def test_an_unfinished_replay_is_replayed_again_after_a_kill(tmp_path):
 
 def test_the_journal_is_folded_into_a_new_snapshot_once_it_outgrows_it(tmp_path, monkeypatch):
     monkeypatch.setattr(state_mod, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(state_mod, "JOURNAL_GROWTH", 1)
+    # 1 x: 20 records in the journal (480 bytes) outgrow a snapshot of 20 (320 bytes)
     st, _ = _open(tmp_path)
     t0 = time.time() - 20
     first_gen = st.gen

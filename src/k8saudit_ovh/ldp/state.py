@@ -30,10 +30,9 @@ from .statefile import KEPT_RECORD, Files, Unusable, rfc3339
 NS = 1_000_000_000
 # A state older than this is from another era (a typo'd clock, a restored backup): ignored.
 MAX_AGE_SECONDS = 30 * 86400
-# The journal is folded into a new snapshot once it is larger than this and JOURNAL_GROWTH times
-# the snapshot's records: a snapshot's fsync commits the filesystem's journal, which stalls
-# next_batch's appends on ext4 while it runs (measured: 16 % of ingest at 1x, 7 % at 4x, at
-# 85k events/s with every event inside the margin). A restart reads at most that much more.
+# A new snapshot once the journal is larger than this and JOURNAL_GROWTH x the snapshot: its fsync
+# commits the filesystem's journal, stalling next_batch's appends on ext4 (at 85k events/s: 16 %
+# of ingest at 1x, 7 % at 4x). A restart reads at most that much more.
 COMPACT_MIN_BYTES = 1 << 20
 JOURNAL_GROWTH = 4
 HOLD, RELEASE = 2, 3             # jrec_kind of _source.pxd
@@ -109,7 +108,6 @@ class StreamState:
         self._lock = threading.Lock()
         self._closed = False
 
-    # -- loading
     def load(self) -> Optional[ResumePoint]:
         snap = statefile.read_snapshot(self.files)
         gens = self.files.journal_gens()
