@@ -1,7 +1,8 @@
-"""The threaded LDP path under the sanitizers: several streams, a reconnect with its replay,
-and a close while a stream is blocked on a full queue (backpressure), through the Falco-like C
-host built with ASan/UBSan and under valgrind. Also the same close in-process, with its
-threads checked."""
+"""The threaded LDP path under the sanitizers: several streams with their resume state (the
+delivery journal next_batch appends to), a reconnect with its replay, and a close while a
+stream is blocked on a full queue (backpressure), through the Falco-like C host built with
+ASan/UBSan and under valgrind; then a restart that resumes from that state, and a past window
+read in several requests. Also the same close in-process, with its threads checked."""
 from __future__ import annotations
 
 import shutil
@@ -23,14 +24,16 @@ VALGRIND_SUPP = Path(__file__).resolve().parents[1] / "host" / "valgrind-cpython
 QUEUE_EVENTS = 16384
 
 
-def _scenario(host_cmd, env, backlog: int, timeout: float, pause_ms: int):
+def _scenario(host_cmd, env, backlog: int, timeout: float, pause_ms: int, state_dir):
     """Two streams; A drops and reconnects (replay on); B then gets `backlog` events at once
     while the host stalls for `pause_ms` (the burst fills the queue and B's thread blocks);
     the host then takes 1000 more events and closes while B is still blocked. Returns (rc,
     summary, stderr)."""
     with LdpServer(token="tok-a-5150") as a, LdpServer(token="tok-b-5150") as b:
         first = 100
-        run = HostRun(host_cmd[0], host_cmd[1], ["--config", cfg(), "--open",
+        run = HostRun(host_cmd[0], host_cmd[1], ["--config", cfg(ldpStateDir=str(state_dir),
+                                                                 ldpStateInterval=0.2),
+                                                 "--open",
                                                  a.url() + "," + b.url(), "--max-events",
                                                  str(4 * first + 1000), "--max-seconds", "600",
                                                  "--quiet", "--pause-after",
@@ -50,13 +53,27 @@ def _scenario(host_cmd, env, backlog: int, timeout: float, pause_ms: int):
         pub.start()
         rc = run.finish(timeout=timeout * 4)
         pub.join(60)
+        # a restart on the same state (resume replay, catch-up, journal) and a past window
+        t = int(time.time())
+        again = HostRun(host_cmd[0], host_cmd[1], [
+            "--config", cfg(ldpStateDir=str(state_dir), ldpWindowChunk=1), "--open",
+            a.url() + f"&begin={t - 20}&end={t}," + b.url() + f"&begin={t - 20}&end={t}",
+            "--max-seconds", "600", "--quiet"], env=env, prefix=host_cmd[2:])
+        rc2 = again.finish(timeout=timeout * 4)
+        resumed = HostRun(host_cmd[0], host_cmd[1], [
+            "--config", cfg(ldpStateDir=str(state_dir)), "--open", a.url() + "," + b.url(),
+            "--max-seconds", "3", "--quiet"], env=env, prefix=host_cmd[2:])
+        rc3 = resumed.finish(timeout=timeout * 4)
     summary = run.lines[-1] if run.lines else {}
-    return rc, summary, run.stderr()
+    assert rc2 == 0 and again.lines[-1]["end"] == "EOF", again.stderr()[-6000:]
+    assert again.lines[-1]["events"] >= 4 * first, again.lines[-1]
+    assert rc3 == 0 and "resuming from" in resumed.stderr(), resumed.stderr()[-6000:]
+    return rc, summary, run.stderr() + again.stderr() + resumed.stderr()
 
 
-def test_threaded_ldp_under_asan(c_host_asan, plugin_lib):
+def test_threaded_ldp_under_asan(c_host_asan, plugin_lib, tmp_path):
     rc, summary, err = _scenario([c_host_asan, plugin_lib], ASAN_ENV, backlog=3 * QUEUE_EVENTS,
-                                 timeout=30, pause_ms=5000)
+                                 timeout=30, pause_ms=5000, state_dir=tmp_path / "state")
     assert rc == 0, err[-6000:]
     assert "AddressSanitizer" not in err and "runtime error" not in err, err[-6000:]
     assert summary["end"] == "MAX", summary
@@ -67,13 +84,14 @@ def test_threaded_ldp_under_asan(c_host_asan, plugin_lib):
 
 
 @pytest.mark.slow
-def test_threaded_ldp_under_valgrind(c_host, plugin_lib):
+def test_threaded_ldp_under_valgrind(c_host, plugin_lib, tmp_path):
     vg = shutil.which("valgrind")
     assert vg, "valgrind is required (apt-get install valgrind)"
     prefix = [vg, "-q", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=none",
               f"--suppressions={VALGRIND_SUPP}", "--num-callers=30"]
     rc, summary, err = _scenario([c_host, plugin_lib, *prefix], {"PYTHONMALLOC": "malloc"},
-                                 backlog=QUEUE_EVENTS + 4000, timeout=300, pause_ms=20000)
+                                 backlog=QUEUE_EVENTS + 4000, timeout=300, pause_ms=20000,
+                                 state_dir=tmp_path / "state")
     errors = [blk for blk in err.split("\n\n") if "lost in loss record" not in blk]
     assert rc == 0, "\n\n".join(errors)[-20000:]
     assert summary["end"] == "MAX" and summary["metrics"]["reconnects"] >= 1, summary
