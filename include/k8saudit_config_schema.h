@@ -1,6 +1,6 @@
 /* k8saudit-ovh: the init-config JSON schema returned by plugin_get_init_schema.
  * Generated from src/k8saudit_ovh/config.py (TABLE) by scripts/gen-config-schema.py:
- * do not edit; tests/abi/test_config.py fails when it is out of date. */
+ * do not edit; tests/abi/test_config_table.py fails when it is out of date. */
 #ifndef K8SAUDIT_OVH_CONFIG_SCHEMA_H
 #define K8SAUDIT_OVH_CONFIG_SCHEMA_H
 

@@ -6,7 +6,7 @@ one JSON object, so the keys and their rules are defined here only.
 
 `TABLE` is the one place where a key is defined (type, bounds, default, description): the
 Config fields, the checks below and the JSON schema the entry library publishes
-(include/k8saudit_config_schema.h, written by scripts/gen-config-schema.py; tests/abi/test_config.py
+(include/k8saudit_config_schema.h, written by scripts/gen-config-schema.py; tests/abi/test_config_table.py
 fails when the header differs from what the table produces) all come from it. Falco checks the
 schema first; this module checks again so that any host gets an error naming the key.
 """
@@ -191,6 +191,6 @@ def schema_header() -> str:
     literal = "\n".join('"' + ln.replace("\\", "\\\\").replace('"', '\\"') + '"' for ln in lines)
     return ("/* k8saudit-ovh: the init-config JSON schema returned by plugin_get_init_schema.\n"
             " * Generated from src/k8saudit_ovh/config.py (TABLE) by scripts/gen-config-schema.py:\n"
-            " * do not edit; tests/abi/test_config.py fails when it is out of date. */\n"
+            " * do not edit; tests/abi/test_config_table.py fails when it is out of date. */\n"
             "#ifndef K8SAUDIT_OVH_CONFIG_SCHEMA_H\n#define K8SAUDIT_OVH_CONFIG_SCHEMA_H\n\n"
             "static const char K8S_INIT_SCHEMA[] =\n" + literal + ";\n\n#endif\n")
