@@ -138,6 +138,45 @@ typedef struct ss_plugin_metric {
     ss_plugin_metric_value_type value_type;
 } ss_plugin_metric;
 
+/* Every name a host looks up with dlsym("plugin_" + name), in Falco's order, and who must have
+ * it: REQUIRED every plugin, SOURCING a plugin with event sourcing, EXTRACTION one with field
+ * extraction, OPTIONAL none. The C test host expands this list; the ctypes host
+ * (k8saudit_ovh_cli/host.py) reads its lines, one X(name, KIND) per line. */
+#define K8S_PLUGIN_API_SYMBOLS(X) \
+    X(get_required_api_version, REQUIRED) \
+    X(get_version, REQUIRED) \
+    X(get_last_error, REQUIRED) \
+    X(get_name, REQUIRED) \
+    X(get_description, REQUIRED) \
+    X(get_contact, REQUIRED) \
+    X(get_init_schema, OPTIONAL) \
+    X(init, REQUIRED) \
+    X(destroy, REQUIRED) \
+    X(get_id, SOURCING) \
+    X(get_event_source, SOURCING) \
+    X(open, SOURCING) \
+    X(close, SOURCING) \
+    X(next_batch, SOURCING) \
+    X(get_progress, OPTIONAL) \
+    X(list_open_params, OPTIONAL) \
+    X(event_to_string, OPTIONAL) \
+    X(get_fields, EXTRACTION) \
+    X(extract_fields, EXTRACTION) \
+    X(get_extract_event_sources, OPTIONAL) \
+    X(get_extract_event_types, OPTIONAL) \
+    X(get_parse_event_types, OPTIONAL) \
+    X(get_parse_event_sources, OPTIONAL) \
+    X(parse_event, OPTIONAL) \
+    X(get_async_event_sources, OPTIONAL) \
+    X(get_async_events, OPTIONAL) \
+    X(set_async_event_handler, OPTIONAL) \
+    X(dump_state, OPTIONAL) \
+    X(set_config, OPTIONAL) \
+    X(get_metrics, OPTIONAL) \
+    X(capture_open, OPTIONAL) \
+    X(capture_close, OPTIONAL) \
+    X(get_required_event_schema_version, OPTIONAL)
+
 #ifdef __cplusplus
 }
 #endif

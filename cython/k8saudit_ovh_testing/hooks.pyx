@@ -17,7 +17,7 @@ from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget
                                     JU_STRICT)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_free
 from k8saudit_ovh._source cimport (Dedupe, dedupe_key, dedupe_check_insert, parse_rfc3339_ns,
-                                  parse_epoch_seconds)
+                                  parse_epoch_seconds, counter_name, counter_monotonic, C_COUNT)
 
 from k8saudit_ovh_cli.host import FTYPE_STRING, FieldInfo, resolve_field_spec
 
@@ -85,6 +85,12 @@ def rfc3339_ns(str text):
     if parse_rfc3339_ns(b, len(b), &ns):
         return ns
     return None
+
+
+def counter_kinds():
+    """{metric name: "counter" | "gauge"}, as plugin_get_metrics reports them."""
+    return {counter_name(i).decode(): "counter" if counter_monotonic(i) else "gauge"
+            for i in range(<int>C_COUNT)}
 
 
 def epoch_ns(str text):

@@ -36,10 +36,10 @@ __all__ = [
     "Event",
     "FieldInfo",
     "HOST_API_VERSION",
-    "Instance",
+    "InstanceHandle",
     "PluginError",
     "PluginLibrary",
-    "PluginState",
+    "StateHandle",
     "parse_spec",
     "resolve_field_spec",
     "SS_PLUGIN_SUCCESS",
@@ -103,23 +103,25 @@ PLUGIN_EVENT_NPARAMS = _LAYOUT["PLUGIN_EVENT_NPARAMS"]
 PLUGIN_EVENT_PAYLOAD_OFFSET = _LAYOUT["PLUGIN_EVENT_PAYLOAD_OFFSET"]
 UINT64_MAX = (1 << 64) - 1
 
-# Every name Falco looks up with dlsym("plugin_" + name).
-API_NAMES = (
-    "get_required_api_version", "get_version", "get_last_error", "get_name",
-    "get_description", "get_contact", "get_init_schema", "init", "destroy", "get_id",
-    "get_event_source", "open", "close", "next_batch", "get_progress", "list_open_params",
-    "event_to_string", "get_fields", "extract_fields", "get_extract_event_sources",
-    "get_extract_event_types", "get_parse_event_types", "get_parse_event_sources",
-    "parse_event", "get_async_event_sources", "get_async_events", "set_async_event_handler",
-    "dump_state", "set_config", "get_metrics", "capture_open", "capture_close",
-    "get_required_event_schema_version",
-)
-REQUIRED_NAMES = (
-    "get_required_api_version", "get_version", "get_name", "get_description", "get_contact",
-    "init", "destroy", "get_last_error",
-)
-SOURCING_NAMES = ("get_id", "get_event_source", "open", "close", "next_batch")
-EXTRACTION_NAMES = ("get_fields", "extract_fields")
+def _api_symbols():
+    """(name, kind) of every name Falco looks up with dlsym("plugin_" + name), in its order:
+    read from their one definition, K8S_PLUGIN_API_SYMBOLS in include/falco_plugin_abi.h (the
+    build installs it next to this file)."""
+    here = Path(__file__).resolve().parent
+    for header in (here / "falco_plugin_abi.h", here.parents[1] / "include" / "falco_plugin_abi.h"):
+        if header.is_file():
+            found = re.findall(r"^\s*X\((\w+), (REQUIRED|SOURCING|EXTRACTION|OPTIONAL)\)",
+                               header.read_text(), re.M)
+            if found:
+                return found
+    raise ImportError(f"falco_plugin_abi.h is neither installed next to {__file__} nor in the source tree")
+
+
+_SYMBOLS = _api_symbols()
+API_NAMES = tuple(n for n, _ in _SYMBOLS)
+REQUIRED_NAMES = tuple(n for n, k in _SYMBOLS if k == "REQUIRED")
+SOURCING_NAMES = tuple(n for n, k in _SYMBOLS if k == "SOURCING")
+EXTRACTION_NAMES = tuple(n for n, k in _SYMBOLS if k == "EXTRACTION")
 
 
 class PluginError(Exception):
@@ -622,7 +624,7 @@ class PluginLibrary:
 
     # -- states ---------------------------------------------------------------------------
 
-    def init(self, config: str = "") -> "PluginState":
+    def init(self, config: str = "") -> "StateHandle":
         """plugin_init, as sinsp_plugin::init does it. Raises PluginError on failure."""
         t, schema = self._raw_init_schema()  # fetched before every init, as libsinsp does
         if schema is not None and t == SS_PLUGIN_SCHEMA_JSON:
@@ -646,7 +648,7 @@ class PluginLibrary:
         if rc.value == SS_PLUGIN_SUCCESS:
             if not s:
                 raise ContractError("plugin_init returned SUCCESS with a NULL state")
-            return PluginState(self, s)
+            return StateHandle(self, s)
         if not s:
             raise ContractError("plugin_init failed and returned no state to explain why")
         msg = _decode(self._fn["get_last_error"](s))
@@ -659,13 +661,13 @@ class PluginLibrary:
         return f"PluginLibrary({self.path!r}: {self.name} {self.version})"
 
 
-class PluginState:
+class StateHandle:
     """An initialised plugin state (ss_plugin_t*). Calls on one state must not be concurrent."""
 
     def __init__(self, lib: PluginLibrary, handle: int):
         self.lib = lib
         self._h = handle
-        self._instances: List[Instance] = []
+        self._instances: List[InstanceHandle] = []
         self._evtnum = 0  # event numbers given to events delivered by this state's instances
         self._evtsrc = lib.event_source.encode() or b"k8s_audit"
         self._field = ss_plugin_extract_field()
@@ -685,7 +687,7 @@ class PluginState:
 
     # -- sourcing ---------------------------------------------------------------------------
 
-    def open(self, params: str = "") -> "Instance":
+    def open(self, params: str = "") -> "InstanceHandle":
         """plugin_open. On failure the instance is closed (as libscap does) and PluginError
         carries get_last_error."""
         if not self.lib.has_sourcing:
@@ -701,7 +703,7 @@ class PluginState:
             raise PluginError(msg)
         if not h:
             raise ContractError("plugin_open returned SUCCESS with a NULL instance")
-        inst = Instance(self, h)
+        inst = InstanceHandle(self, h)
         self._instances.append(inst)
         return inst
 
@@ -865,17 +867,17 @@ class PluginState:
 
     close = destroy
 
-    def __enter__(self) -> "PluginState":
+    def __enter__(self) -> "StateHandle":
         return self
 
     def __exit__(self, *exc) -> None:
         self.destroy()
 
 
-class Instance:
+class InstanceHandle:
     """An open event stream (ss_instance_t*)."""
 
-    def __init__(self, state: PluginState, handle: int):
+    def __init__(self, state: StateHandle, handle: int):
         self.state = state
         self._h = handle
         self.eof = False
@@ -972,7 +974,7 @@ class Instance:
         if self in st._instances:
             st._instances.remove(self)
 
-    def __enter__(self) -> "Instance":
+    def __enter__(self) -> "InstanceHandle":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -619,28 +619,18 @@ static void sb_json_minified(sbuf* b, const char* s)
 /* ------------------------------------------------------------------------------------ */
 /* plugin loading                                                                        */
 
-/* Every name the host looks up with dlsym("plugin_" + name), in Falco's order. */
-static const char* const API_NAMES[] = {
-    "get_required_api_version", "get_version", "get_last_error", "get_name",
-    "get_description", "get_contact", "get_init_schema", "init", "destroy", "get_id",
-    "get_event_source", "open", "close", "next_batch", "get_progress", "list_open_params",
-    "event_to_string", "get_fields", "extract_fields", "get_extract_event_sources",
-    "get_extract_event_types", "get_parse_event_types", "get_parse_event_sources",
-    "parse_event", "get_async_event_sources", "get_async_events", "set_async_event_handler",
-    "dump_state", "set_config", "get_metrics", "capture_open", "capture_close",
-    "get_required_event_schema_version",
-};
+/* Every name the host looks up with dlsym("plugin_" + name), in Falco's order, and those this
+ * plugin (sourcing and extraction) must have: one list, K8S_PLUGIN_API_SYMBOLS. */
+#define API_NAME(name, kind) #name,
+static const char* const API_NAMES[] = {K8S_PLUGIN_API_SYMBOLS(API_NAME)};
 #define N_API_NAMES (sizeof(API_NAMES) / sizeof(API_NAMES[0]))
 
-static const char* const REQUIRED_NAMES[] = {
-    /* every plugin */
-    "get_required_api_version", "get_version", "get_name", "get_description", "get_contact",
-    "init", "destroy", "get_last_error",
-    /* sourcing */
-    "get_id", "get_event_source", "open", "close", "next_batch",
-    /* extraction */
-    "get_fields", "extract_fields",
-};
+#define NEEDED_REQUIRED(s) s,
+#define NEEDED_SOURCING(s) s,
+#define NEEDED_EXTRACTION(s) s,
+#define NEEDED_OPTIONAL(s)
+#define REQUIRED_NAME(name, kind) NEEDED_##kind(#name)
+static const char* const REQUIRED_NAMES[] = {K8S_PLUGIN_API_SYMBOLS(REQUIRED_NAME)};
 #define N_REQUIRED_NAMES (sizeof(REQUIRED_NAMES) / sizeof(REQUIRED_NAMES[0]))
 
 typedef struct field_def {
