@@ -39,11 +39,11 @@ requestURI is approximated.
 # with no cross-module call. What each included file holds:
 #   _extract_paths.pxi     interned keys, key paths, following a path in the index (_getk, _walk)
 #   _extract_anchors.pxi   per-event anchor nodes, the auditID gate (_scan_root), _at
-#   _extract_collect.pxi   the nodes a path reaches, fanned out over arrays (_collect, _elements)
+#   _extract_collect.pxi   the nodes a path reaches, fanned out over arrays (_collect_at, ...)
 #   _extract_values.pxi    the value arena: values as k8saudit renders them (_vtext, _vrepo)
 #   _extract_gourl.pxi     Go's net/url query parsing, for ka.uri.param
 #   _extract_table.pxi     the field table: field name -> handler and the paths it reads
-#   _extract_handlers.pxi  the 15 handlers (h_text, h_list, h_fanout, ...)
+#   _extract_handlers.pxi  the 14 handlers (h_text, h_list, h_fanout, ...)
 #   _extract_answers.pxi   entry points: load an event once, answer each field spec once
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport realloc, free
@@ -69,6 +69,21 @@ cdef enum:
     H_FAIL = -1        # wrong type / unparsable value: SS_PLUGIN_FAILURE, no value
     H_NOMEM = -2
     H_NA = 1           # _collect: the path broke outside any fan-out (k8saudit: not available)
+
+
+cdef int _grow(void* arr, uint32_t* cap, size_t size) noexcept nogil:
+    """Double the capacity of one of the extractor's arrays (64 elements the first time): arr is
+    the address of its pointer, whatever the element type (size bytes). The pointer is copied
+    with memcpy, not through a void** (that would break C's aliasing rules)."""
+    cdef void* p
+    cdef uint32_t n = cap[0] * 2 if cap[0] else 64
+    memcpy(&p, arr, sizeof(void*))
+    p = realloc(p, n * size)
+    if p == NULL:
+        return H_NOMEM
+    memcpy(arr, &p, sizeof(void*))
+    cap[0] = n
+    return H_OK
 
 
 include "_extract_paths.pxi"

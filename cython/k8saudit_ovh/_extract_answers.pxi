@@ -90,15 +90,8 @@ cdef int _remember(extractor* x, ss_plugin_extract_field* f) noexcept nogil:
     cdef size_t key_at = 0
     cdef const char** res
     cdef answer* a
-    cdef answer* grown
-    cdef uint32_t cap
-    if x.nanswers == x.answers_cap:
-        cap = x.answers_cap * 2 if x.answers_cap else 64
-        grown = <answer*>realloc(x.answers, cap * sizeof(answer))
-        if grown == NULL:
-            return -1
-        x.answers = grown
-        x.answers_cap = cap
+    if x.nanswers == x.answers_cap and _grow(&x.answers, &x.answers_cap, sizeof(answer)) != 0:
+        return -1
     if f.arg_key != NULL:
         key_at = x.arena.len
         if sbuf_append(&x.arena, f.arg_key, strlen(f.arg_key) + 1) != 0:

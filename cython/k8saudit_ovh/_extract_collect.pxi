@@ -3,15 +3,8 @@
 # a path" are, so the fan-out and index rules live here once, for every handler.
 
 cdef int _push_node(extractor* x, uint32_t node) noexcept nogil:
-    cdef uint32_t* p
-    cdef uint32_t cap
-    if x.nnodes == x.nodes_cap:
-        cap = x.nodes_cap * 2 if x.nodes_cap else 64
-        p = <uint32_t*>realloc(x.nodes, cap * sizeof(uint32_t))
-        if p == NULL:
-            return H_NOMEM
-        x.nodes = p
-        x.nodes_cap = cap
+    if x.nnodes == x.nodes_cap and _grow(&x.nodes, &x.nodes_cap, sizeof(uint32_t)) != 0:
+        return H_NOMEM
     x.nodes[x.nnodes] = node
     x.nnodes += 1
     return H_OK
@@ -63,10 +56,32 @@ cdef inline int _collect_at(extractor* x, const kpath* p, uint64_t idx) noexcept
     return _collect(x, n, p, ki, idx)
 
 
-cdef int _elements(extractor* x, uint32_t arr, uint64_t idx) noexcept nogil:
-    """Append to x.nodes the elements of array arr (only element idx when idx != NOIDX).
-    H_FAIL if arr is not an array."""
-    cdef uint32_t c
+cdef int _arrays_at(extractor* x, const kpath* p, uint64_t idx) noexcept nogil:
+    """x.nodes = the arrays _collect_at finds along p, without the entries that lack a value.
+    H_FAIL when a value is not an array (k8saudit: wrong type), H_NA when the path breaks."""
+    cdef uint32_t i, n = 0
+    cdef int rc = _collect_at(x, p, idx)
+    if rc != 0:
+        return rc
+    for i in range(x.nnodes):
+        if x.nodes[i] == 0:
+            continue
+        if _kind(x, x.nodes[i]) != J_ARR:
+            return H_FAIL
+        x.nodes[n] = x.nodes[i]
+        n += 1
+    x.nnodes = n
+    return H_OK
+
+
+cdef inline int _elements_at(extractor* x, const kpath* p, uint64_t idx) noexcept nogil:
+    """x.nodes = the elements of the array at p (_at: no fan-out), only element idx when idx
+    != NOIDX. H_NA when there is no value at p (x.nodes left as it was), H_FAIL when the value
+    is not an array."""
+    cdef uint32_t c, arr = _at(x, p)
+    if arr == 0:
+        return H_NA
+    x.nnodes = 0
     if _kind(x, arr) != J_ARR:
         return H_FAIL
     if idx != NOIDX:

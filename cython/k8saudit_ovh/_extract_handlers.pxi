@@ -1,4 +1,4 @@
-# The handlers (included by _extract.pyx): one per kind of field semantics, 15 for the 100
+# The handlers (included by _extract.pyx): one per kind of field semantics, 14 for the 100
 # fields; the table says which field uses which, with what paths. Each appends the values of one
 # field (none = no value) and returns H_OK, H_FAIL (wrong type: the caller drops what was
 # appended and reports failure) or H_NOMEM.
@@ -14,15 +14,10 @@ cdef int h_text(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
 cdef int h_list(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """The array at p1, one value per element; flag 1: the index argument selects one element.
     Not an array: failure."""
-    cdef uint32_t v = _at(x, &r.p1)
     cdef uint32_t i
-    cdef int rc
-    if v == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _elements(x, v, idx if r.flag else NOIDX)
+    cdef int rc = _elements_at(x, &r.p1, idx if r.flag else NOIDX)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         if _vtext(x, x.nodes[i]) != 0:
             return H_NOMEM
@@ -32,8 +27,7 @@ cdef int h_list(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
 cdef int h_fanout(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """Values at p1, fanned out over arrays (index applied); missing ones skipped."""
     cdef uint32_t i
-    cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
+    cdef int rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
@@ -46,8 +40,7 @@ cdef int h_strings(extractor* x, const frow* r, const ss_plugin_extract_field* f
     """Values at p1, fanned out; if any element lacks the value, failure (k8saudit: wrong type).
     flag 1: the repository part of each value; flag 2: element 0 only (ka.req.container.*)."""
     cdef uint32_t i
-    cdef int rc
-    rc = _collect_at(x, &r.p1, 0 if r.flag & 2 else idx)
+    cdef int rc = _collect_at(x, &r.p1, 0 if r.flag & 2 else idx)
     if rc != 0:
         return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
@@ -64,15 +57,10 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
     """Arrays of strings at p1 (fanned out), each joined with single spaces; elements lacking
     the array are skipped; a non-array or a non-string element: failure."""
     cdef uint32_t i, c
-    cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
+    cdef int rc = _arrays_at(x, &r.p1, idx)
     if rc != 0:
         return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
-        if x.nodes[i] == 0:
-            continue
-        if _kind(x, x.nodes[i]) != J_ARR:
-            return H_FAIL
         if _vopen(x) != 0:
             return H_NOMEM
         c = jfirst(&x.doc, x.nodes[i])
@@ -89,20 +77,22 @@ cdef int h_join(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
     return H_OK
 
 
-cdef int h_flatten(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """Arrays at p1 (fanned out, index applied), flattened into one value per element;
-    elements lacking the array, or whose value is not an array, are skipped."""
+cdef int h_members(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
+    """The members of the containers of kind flag (J_ARR or J_OBJ) at p1 (fanned out, index
+    applied), one value each: the elements of arrays (ka.req.role.rules.*, flattened), or the
+    keys of objects other than s, in source order (ka.req.pod.volumes.volume_type, whose path
+    ends with an empty key so that the volumes array is fanned out too). Values of another kind,
+    and elements lacking the value, are skipped."""
     cdef uint32_t i, c
-    cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
+    cdef int rc = _collect_at(x, &r.p1, idx)
     if rc != 0:
         return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
-        if _kind(x, x.nodes[i]) != J_ARR:
+        if _kind(x, x.nodes[i]) != r.flag:
             continue
         c = jfirst(&x.doc, x.nodes[i])
         while c:
-            if _vtext(x, c) != 0:
+            if (r.s == NULL or not jstr_eq(&x.doc, c, r.s, r.sl, JU_FASTJSON)) and _vtext(x, c) != 0:
                 return H_NOMEM
             c = jnext(&x.doc, c)
     return H_OK
@@ -112,15 +102,10 @@ cdef int h_host_port(extractor* x, const frow* r, const ss_plugin_extract_field*
     """For every port of the `ports` arrays at p1 (fanned out over containers, index applied):
     hostPort if present, else containerPort; ports without either are skipped."""
     cdef uint32_t i, c, v
-    cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
+    cdef int rc = _arrays_at(x, &r.p1, idx)
     if rc != 0:
         return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
-        if x.nodes[i] == 0:
-            continue
-        if _kind(x, x.nodes[i]) != J_ARR:
-            return H_FAIL
         c = jfirst(&x.doc, x.nodes[i])
         while c:
             v = jget(&x.doc, c, b"hostPort", 8, JU_FASTJSON)
@@ -136,8 +121,7 @@ cdef int h_any_true(extractor* x, const frow* r, const ss_plugin_extract_field* 
     """"true" if any value at p1 (fanned out) is JSON true, else "false" (an empty array
     included); no value when the path breaks outside the fan-out (e.g. `containers: null`)."""
     cdef uint32_t i
-    cdef int rc
-    rc = _collect_at(x, &r.p1, NOIDX)
+    cdef int rc = _collect_at(x, &r.p1, NOIDX)
     if rc != 0:
         return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
@@ -177,37 +161,13 @@ cdef int h_path_match(extractor* x, const frow* r, const ss_plugin_extract_field
     return _vbytes(x, b"false", 5)
 
 
-cdef int h_keys_except(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
-    """For each object at p1 (whose last key is empty, so the array at its end is fanned out
-    too; index: one element), its keys other than s, in source order
-    (ka.req.pod.volumes.volume_type). Anything but an object is skipped."""
-    cdef uint32_t i, k
-    cdef int rc
-    rc = _collect_at(x, &r.p1, idx)
-    if rc != 0:
-        return H_OK if rc == H_NA else rc
-    for i in range(x.nnodes):
-        if _kind(x, x.nodes[i]) != J_OBJ:
-            continue
-        k = jfirst(&x.doc, x.nodes[i])
-        while k:
-            if not jstr_eq(&x.doc, k, r.s, r.sl, JU_FASTJSON) and _vtext(x, k) != 0:
-                return H_NOMEM
-            k = jnext(&x.doc, k)
-    return H_OK
-
-
 cdef int h_subject_names(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """Names of the subjects (array at p1) whose string `kind` is s; subjects without a string
     `name` are skipped. flag 1: "<namespace>:<name>", skipping subjects without a namespace."""
-    cdef uint32_t i, e, name, ns, v = _at(x, &r.p1)
-    cdef int rc
-    if v == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _elements(x, v, NOIDX)
+    cdef uint32_t i, e, name, ns
+    cdef int rc = _elements_at(x, &r.p1, NOIDX)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     for i in range(x.nnodes):
         e = x.nodes[i]
         if not jstr_eq(&x.doc, jget(&x.doc, e, b"kind", 4, JU_FASTJSON), r.s, r.sl, JU_FASTJSON):
@@ -248,14 +208,10 @@ cdef int h_true(extractor* x, const frow* r, const ss_plugin_extract_field* f, u
 cdef int h_eff_run_as(extractor* x, const frow* r, const ss_plugin_extract_field* f, uint64_t idx) noexcept nogil:
     """For each container of the array at p1 (index: one of them): its securityContext.<s>,
     else the pod's value at p2, else 0. (Fixed: k8saudit reads keys that do not exist.)"""
-    cdef uint32_t i, v, pod, lst = _at(x, &r.p1)
-    cdef int rc
-    if lst == 0:
-        return H_OK
-    x.nnodes = 0
-    rc = _elements(x, lst, idx)
+    cdef uint32_t i, v, pod
+    cdef int rc = _elements_at(x, &r.p1, idx)
     if rc != 0:
-        return rc
+        return H_OK if rc == H_NA else rc
     pod = _at(x, &r.p2)
     for i in range(x.nnodes):
         v = jget(&x.doc, jget(&x.doc, x.nodes[i], b"securityContext", 15, JU_FASTJSON), r.s, r.sl, JU_FASTJSON)

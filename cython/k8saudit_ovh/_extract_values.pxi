@@ -3,19 +3,9 @@
 # field is complete (_remember), because the arena may move while it grows.
 
 cdef inline int _vopen(extractor* x) noexcept nogil:
-    if x.nvals == x.vals_cap and _grow_vals(x) != 0:
+    if x.nvals == x.vals_cap and _grow(&x.offs, &x.vals_cap, sizeof(size_t)) != 0:
         return H_NOMEM
     x.offs[x.nvals] = x.arena.len
-    return H_OK
-
-
-cdef int _grow_vals(extractor* x) noexcept nogil:
-    cdef uint32_t cap = x.vals_cap * 2 if x.vals_cap else 64
-    cdef size_t* po = <size_t*>realloc(x.offs, cap * sizeof(size_t))
-    if po == NULL:
-        return H_NOMEM
-    x.offs = po
-    x.vals_cap = cap
     return H_OK
 
 
