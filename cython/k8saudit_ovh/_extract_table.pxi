@@ -12,9 +12,9 @@ cdef struct frow:
     handler_t fn
     kpath p1            # main path (from the event root unless the handler says otherwise)
     kpath p2            # second path (handler specific)
-    const char* s       # constant (subject kind, securityContext key)
+    const char* s       # constant (subject kind, securityContext key, the key h_members leaves out)
     uint32_t sl
-    int flag
+    int flag            # handler specific (each handler's docstring says what it means)
 
 cdef frow TABLE[K8S_NUM_FIELDS]
 
