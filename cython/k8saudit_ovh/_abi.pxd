@@ -1,5 +1,5 @@
 # Thin declarations of include/falco_plugin_abi.h (our header of the Falco plugin ABI, API 3.0.0).
-from libc.stdint cimport uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
 
 cdef extern from "falco_plugin_abi.h" nogil:
     ctypedef uint32_t ss_plugin_bool

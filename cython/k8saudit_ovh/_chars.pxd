@@ -1,4 +1,5 @@
-# ASCII character classes shared by the JSON unescaper (_jsonidx) and the URL parser (_gourl).
+# ASCII character classes shared by the JSON unescaper (_jsonidx) and the URL parser
+# (_extract_gourl.pxi).
 
 cdef inline int hexval(char c) noexcept nogil:
     if b'0' <= c <= b'9':

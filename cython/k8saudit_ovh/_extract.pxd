@@ -25,7 +25,7 @@ cdef struct extractor:
     bint cached           # a parse has been cached
     int parse_rc          # 0, or why the cached payload is not usable JSON
     uint32_t root         # root node if the event passes the auditID gate, else 0
-    uint32_t anch[16]     # per-event anchor nodes (see _extract.pyx; NANCH <= 16)
+    uint32_t anch[16]     # per-event anchor nodes (_extract_anchors.pxi; NANCH <= 16)
     sbuf arena            # every value of the current event, NUL-terminated (pinned: the host
                           # holds pointers into it until the event changes)
     sbuf results          # the value pointer arrays handed out for the current event (pinned)

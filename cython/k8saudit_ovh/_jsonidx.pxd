@@ -67,7 +67,6 @@ cdef int jdoc_parse(jdoc* d, const char* data, size_t n) noexcept nogil
 cdef uint32_t jget(jdoc* d, uint32_t obj, const char* key, size_t klen, junesc mode) noexcept nogil
 cdef bint jstr_eq(jdoc* d, uint32_t node, const char* s, size_t n, junesc mode) noexcept nogil
 cdef const char* jstr(jdoc* d, uint32_t node, size_t* n, junesc mode) noexcept nogil
-cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil
 cdef int jappend_raw(jdoc* d, uint32_t node, sbuf* out) noexcept nogil
 cdef int jappend_str(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil
 
@@ -80,6 +79,3 @@ cdef inline uint32_t jfirst_key(const jdoc* d, uint32_t obj) noexcept nogil:
 
 cdef inline uint32_t jnext(const jdoc* d, uint32_t node) noexcept nogil:
     return d.nodes[node].next
-
-cdef inline uint8_t jkind_of(const jdoc* d, uint32_t node) noexcept nogil:
-    return d.nodes[node].kind if node else J_NONE

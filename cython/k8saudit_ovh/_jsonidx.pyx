@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-from libc.stdint cimport uint8_t, uint32_t
+from libc.stdint cimport uint32_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memcmp, memchr, memset
 from k8saudit_ovh._simdjson cimport (k8s_stage1_new, k8s_stage1_free, k8s_stage1_reserve, k8s_stage1_run,
@@ -454,10 +454,3 @@ cdef int jappend_raw(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
         return -1
     out.len += <size_t>m
     return 0
-
-
-cdef int jappend_text(jdoc* d, uint32_t node, sbuf* out, junesc mode) noexcept nogil:
-    """k8saudit's value-as-string: a string's text, anything else its compact JSON."""
-    if d.nodes[node].kind == J_STR:
-        return jappend_str(d, node, out, mode)
-    return jappend_raw(d, node, out)

@@ -8,7 +8,7 @@ plain C over C data and never touch the GIL.
 """
 from cpython.pycapsule cimport PyCapsule_New
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, strncpy
 from k8saudit_ovh._abi cimport (ss_plugin_t, ss_instance_t, ss_plugin_rc, ss_plugin_event,

@@ -13,8 +13,8 @@ from k8saudit_ovh._abi cimport (ss_plugin_rc, SS_PLUGIN_SUCCESS, ss_plugin_event
 from k8saudit_ovh._event cimport K8S_PLUGIN_EVENT_PAYLOAD_OFFSET, k8s_event_write_header
 from k8saudit_ovh._extract cimport extractor, extractor_init, extractor_free, extract_fields
 from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
-from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jappend_text,
-                                    JU_STRICT)
+from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jappend_str,
+                                    jappend_raw, J_STR, JU_STRICT)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_free
 from k8saudit_ovh._source cimport (Dedupe, dedupe_key, dedupe_check_insert, parse_rfc3339_ns,
                                   parse_epoch_seconds, counter_name, counter_monotonic, C_COUNT)
@@ -35,6 +35,13 @@ cdef uint32_t _dot_path(jdoc* d, uint32_t node, const char* path) noexcept nogil
         node = jget(d, node, s, dot - s, JU_STRICT)
         s = dot + 1
     return node
+
+
+cdef int _append_text(jdoc* d, uint32_t node, sbuf* out) noexcept nogil:
+    """k8saudit's value-as-string: a string's text, anything else its compact JSON."""
+    if d.nodes[node].kind == J_STR:
+        return jappend_str(d, node, out, JU_STRICT)
+    return jappend_raw(d, node, out)
 
 
 cdef class Index:
@@ -69,7 +76,7 @@ cdef class Index:
             return None
         memset(&out, 0, sizeof(sbuf))
         try:
-            if jappend_text(&self.d, node, &out, JU_STRICT) != 0:
+            if _append_text(&self.d, node, &out) != 0:
                 return None
             return out.p[:out.len].decode('utf-8', 'surrogateescape')
         finally:

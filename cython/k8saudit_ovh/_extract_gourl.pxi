@@ -1,14 +1,11 @@
-# Go's net/url, the part ka.uri.param needs: k8saudit runs url.Parse(requestURI), then
-# url.ParseQuery(RawQuery), and returns the first value of the key. A URL or query Go rejects
-# gives no value and a failure, so the same checks are made here: percent-escapes, the
-# authority (userinfo, host, port, bracketed IPv6 with a zone), the scheme, a colon in the
-# first path segment, ';' in the query.
+# Go's net/url, the part ka.uri.param needs (included by _extract.pyx): k8saudit runs
+# url.Parse(requestURI), then url.ParseQuery(RawQuery), and returns the first value of the key.
+# A URL or query Go rejects gives no value and a failure, so the same checks are made here:
+# percent-escapes, the authority (userinfo, host, port, bracketed IPv6 with a zone), the scheme,
+# a colon in the first path segment, ';' in the query.
 #
-# Inline C functions (no module of their own): they are compiled into _extract and called on
-# the extraction path without the GIL or any Python object.
-from libc.string cimport memchr, strchr
-from k8saudit_ovh._chars cimport hexval, is_alpha, is_digit
-from k8saudit_ovh._sbuf cimport sbuf, sbuf_reserve
+# Compiled into _extract, not a module of its own: h_uri_param calls it on the extraction path
+# without the GIL, any Python object or a cross-module call.
 
 
 cdef inline bint _pct_ok(const char* s, size_t n) noexcept nogil:
