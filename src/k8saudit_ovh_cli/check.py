@@ -12,7 +12,7 @@ from k8saudit_ovh.ldp.connect import open_connection, proxy_display, proxy_for
 from k8saudit_ovh.ldp.errors import LdpError
 from k8saudit_ovh.ldp.failures import close_reason, describe
 from k8saudit_ovh.ldp.redact import loggers
-from k8saudit_ovh.ldp.tls import trust_description
+from k8saudit_ovh.ldp.tls import PREFIX, make_ssl_context, trust_description
 
 # exit codes
 OK, CONNECT_FAILED, INVALID, NO_AUDIT_EVENTS = 0, 1, 2, 3
@@ -34,12 +34,13 @@ def check(address: str, config, events: int = 3, timeout: float = 30.0,
 
 async def _check(target: LdpUrl, config, events: int, timeout: float, out) -> int:
     out(f"address   : {target.display}")
-    trusted = bad_trust = None
+    trusted = bad_trust = ssl_ctx = None
     if target.secure:
         try:
+            ssl_ctx = make_ssl_context(config.ldp_ca_file)      # reads the certificates
             trusted = trust_description(config.ldp_ca_file)
         except LdpError as exc:
-            bad_trust = str(exc).removeprefix("k8saudit-ovh: ")
+            bad_trust = str(exc).removeprefix(PREFIX)
     out(f"            host {target.host}, port {target.port}, "
         + ("plain ws:// (loopback only)" if not target.secure
            else f"TLS verified with {trusted}" if trusted else "TLS")
@@ -52,7 +53,7 @@ async def _check(target: LdpUrl, config, events: int, timeout: float, out) -> in
     out(f"proxy     : {proxy_display(proxy) + ' (from the environment)' if proxy else 'none'}")
     t0 = time.monotonic()
     try:
-        ws = await open_connection(target, config)
+        ws = await open_connection(target, config, ssl_ctx=ssl_ctx)
     except Exception as exc:
         fatal, msg = describe(exc, target, config.ldp_connect_timeout)
         out(f"connect   : FAILED: {msg}")

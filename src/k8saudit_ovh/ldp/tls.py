@@ -3,6 +3,7 @@ k8saudit_ovh.trust picks (ldpCAFile, else SSL_CERT_FILE/SSL_CERT_DIR from the en
 else the host's CA bundle, else the bundled certifi one; logged once)."""
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Optional
 
@@ -30,8 +31,9 @@ def make_ssl_context(ca_file: Optional[str]) -> ssl.SSLContext:
             # with a cafile/capath given) its own default paths.
             ctx = ssl.create_default_context(cafile=choice.cafile, capath=choice.capath)
         except (OSError, ssl.SSLError) as exc:
+            why = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(exc))     # CPython's source line
             raise trust.TrustError(f"cannot load the CA certificates of {choice.describe()}: "
-                                   f"{exc}") from None
+                                   f"{why}") from None
     except trust.TrustError as exc:
         trust.log_failure(str(exc))
         raise LdpError(PREFIX + str(exc)) from None
