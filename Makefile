@@ -1,6 +1,9 @@
 # Two entry points for a fresh machine:
 #   make demo   build + install into .venv, then replay the bundled MKS audit sample through the plugin
 #   make test   build + install into .venv with test extras, then run the whole test suite
+#               (tests/, then benchmarks/ with the throughput guards: what CI runs, via .ci/run)
+# and, once there:
+#   make bench  benchmarks/ alone: the pytest-benchmark suites and the throughput guards
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

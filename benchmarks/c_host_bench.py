@@ -5,15 +5,14 @@ as Falco does; parse_baseline.cpp is simdjson's DOM parse of the same payloads (
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import bench_common
+from host_tools import host_env
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PYTHON_ENV_VARS = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 
 
 def _cc(args, out: Path) -> str:
@@ -36,8 +35,7 @@ def build(outdir: Path) -> tuple[str, str]:
 
 def _run(cmd) -> dict:
     # the host must bring up its own Python, like Falco: none of ours leaks into it
-    env = {k: v for k, v in os.environ.items() if k not in PYTHON_ENV_VARS}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=host_env(), timeout=600)
     if r.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (cmd[0], r.returncode, r.stderr[-2000:]))
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import dist_support as ds  # noqa: E402
-from conftest import INCLUDE, compile_c  # noqa: E402
+from host_tools import INCLUDE, compile_c  # noqa: E402
 
 RUNS = 5
 # Start-up of the bundled runtime (stdlib from a zip, its own OpenSSL) against the installed

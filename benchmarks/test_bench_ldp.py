@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
-from conftest import CFLAGS, HOST_SRC, LIBS, compile_c, host_env  # noqa: E402
+from host_tools import CFLAGS, HOST_SRC, LIBS, compile_c, host_env  # noqa: E402
 
 TOKEN = "bench-token-0123"
 N_BIG = int(os.environ.get("K8SAUDIT_OVH_BENCH_EVENTS", "200000"))

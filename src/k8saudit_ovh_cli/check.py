@@ -12,7 +12,7 @@ from k8saudit_ovh.ldp.connect import open_connection, proxy_display, proxy_for
 from k8saudit_ovh.ldp.errors import LdpError
 from k8saudit_ovh.ldp.failures import close_reason, describe
 from k8saudit_ovh.ldp.redact import loggers
-from k8saudit_ovh.ldp.tls import trust_description
+from k8saudit_ovh.ldp.tls import PREFIX, make_ssl_context, trust_description
 
 # exit codes
 OK, CONNECT_FAILED, INVALID, NO_AUDIT_EVENTS = 0, 1, 2, 3
@@ -21,8 +21,8 @@ OK, CONNECT_FAILED, INVALID, NO_AUDIT_EVENTS = 0, 1, 2, 3
 def check(address: str, config, events: int = 3, timeout: float = 30.0,
           out: Callable[[str], None] = print) -> int:
     """OK when connected (even if the stream stays quiet), CONNECT_FAILED when the connection
-    fails, INVALID for an invalid address or setting or a refused token, NO_AUDIT_EVENTS when
-    frames arrive but none holds an audit event."""
+    fails, INVALID for an invalid address or setting (ldpCAFile, SSL_CERT_FILE, SSL_CERT_DIR)
+    or a refused token, NO_AUDIT_EVENTS when frames arrive but none holds an audit event."""
     loggers()
     try:
         target = parse_url(address)
@@ -34,15 +34,26 @@ def check(address: str, config, events: int = 3, timeout: float = 30.0,
 
 async def _check(target: LdpUrl, config, events: int, timeout: float, out) -> int:
     out(f"address   : {target.display}")
+    trusted = bad_trust = ssl_ctx = None
+    if target.secure:
+        try:
+            ssl_ctx = make_ssl_context(config.ldp_ca_file)      # reads the certificates
+            trusted = trust_description(config.ldp_ca_file)
+        except LdpError as exc:
+            bad_trust = str(exc).removeprefix(PREFIX)
     out(f"            host {target.host}, port {target.port}, "
-        + (f"TLS verified with {trust_description(config.ldp_ca_file)}" if target.secure
-           else "plain ws:// (loopback only)")
+        + ("plain ws:// (loopback only)" if not target.secure
+           else f"TLS verified with {trusted}" if trusted else "TLS")
         + (f", cluster name '{target.cluster}'" if target.cluster else ""))
+    if bad_trust:
+        # the same sentence as in Falco's log and its open error
+        out(f"trust     : INVALID: {bad_trust}")
+        return INVALID
     proxy = proxy_for(target)
     out(f"proxy     : {proxy_display(proxy) + ' (from the environment)' if proxy else 'none'}")
     t0 = time.monotonic()
     try:
-        ws = await open_connection(target, config)
+        ws = await open_connection(target, config, ssl_ctx=ssl_ctx)
     except Exception as exc:
         fatal, msg = describe(exc, target, config.ldp_connect_timeout)
         out(f"connect   : FAILED: {msg}")

@@ -61,7 +61,8 @@ def _tls(exc: ssl.SSLError, target: LdpUrl, where: str) -> str:
             return (f"TLS certificate verification failed for {target.host}: {why} (the "
                     "certificate is for another name: check the host name in the address)")
         return (f"TLS certificate verification failed for {target.host}: {why} (a private "
-                "CA or a TLS-inspecting proxy? set ldpCAFile to its CA certificate)")
+                "CA or a TLS-inspecting proxy? set ldpCAFile, or SSL_CERT_FILE in the "
+                "environment, to its CA certificate)")
     reason = (exc.reason or "").upper()
     if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL",
                   "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG") or "wrong version" in str(exc):
