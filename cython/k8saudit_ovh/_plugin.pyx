@@ -16,7 +16,7 @@ from k8saudit_ovh._abi cimport (ss_plugin_t, ss_instance_t, ss_plugin_rc, ss_plu
                                 SS_PLUGIN_SUCCESS, SS_PLUGIN_FAILURE, SS_PLUGIN_METRIC_TYPE_MONOTONIC,
                                 SS_PLUGIN_METRIC_TYPE_NON_MONOTONIC, SS_PLUGIN_METRIC_VALUE_TYPE_U64)
 from k8saudit_ovh._extract cimport extractor, extractor_init, extractor_free, extract_fields
-from k8saudit_ovh._source cimport (Counters, EventQueue, evqueue, queue_next_batch, counters,
+from k8saudit_ovh._ingest cimport (Counters, EventQueue, evqueue, queue_next_batch, counters,
                                    counter_name, counter_monotonic, C_COUNT)
 from k8saudit_ovh._event cimport k8s_event_payload
 from k8saudit_ovh._sync cimport k8s_get

@@ -16,7 +16,7 @@ from k8saudit_ovh._fields cimport K8S_FIELDS, K8S_NUM_FIELDS
 from k8saudit_ovh._jsonidx cimport (jdoc, jdoc_init, jdoc_free, jdoc_parse, jget, jappend_str,
                                     jappend_raw, J_STR, JU_STRICT)
 from k8saudit_ovh._sbuf cimport sbuf, sbuf_free
-from k8saudit_ovh._source cimport (Dedupe, dedupe_key, dedupe_check_insert, parse_rfc3339_ns,
+from k8saudit_ovh._ingest cimport (Dedupe, dedupe_key, dedupe_check_insert, parse_rfc3339_ns,
                                   parse_epoch_seconds, counter_name, counter_monotonic, C_COUNT)
 
 from k8saudit_ovh_cli.host import FTYPE_STRING, FieldInfo, resolve_field_spec

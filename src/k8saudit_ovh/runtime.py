@@ -9,7 +9,7 @@ from . import config as config_mod
 from . import filesource
 from . import ldp
 from .errors import OpenError
-from ._source import Counters, EventQueue, Feeder
+from ._ingest import Counters, EventQueue, Feeder
 from .log import get_logger
 
 

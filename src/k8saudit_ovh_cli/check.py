@@ -88,7 +88,7 @@ async def _sample(ws, target, config, events, timeout, out):
     """Read frames through a private Feeder until `events` audit events or `timeout`."""
     from websockets.exceptions import ConnectionClosed
 
-    from k8saudit_ovh._source import Counters, EventQueue, Feeder
+    from k8saudit_ovh._ingest import Counters, EventQueue, Feeder
 
     counters = Counters()
     queue = EventQueue(counters)

@@ -288,7 +288,7 @@ def stage(staging: Path, log=None) -> Dict[str, object]:
     lib = pkg_dir / LIBRARY_NAME
     if not lib.is_file():
         raise ArtifactError(f"{lib} is missing: install the package with `pip install .` first")
-    for mod in ("_plugin", "_source", "_jsonidx", "_extract"):
+    for mod in ("_plugin", "_ingest", "_jsonidx", "_extract"):
         if not (pkg_dir / (mod + py.ext_suffix)).is_file():
             raise ArtifactError(f"extension module k8saudit_ovh.{mod}{py.ext_suffix} is missing "
                                 f"from {pkg_dir}: the package is not built for this Python")

@@ -121,7 +121,7 @@ def test_artifact_carries_package_extensions_dependencies_and_bytecode(members):
     names = {m.name for m in members}
     site = artifact.SITE_DIR
     ext = sysconfig.get_config_var("EXT_SUFFIX")
-    for mod in ("_plugin", "_source", "_jsonidx", "_extract"):
+    for mod in ("_plugin", "_ingest", "_jsonidx", "_extract"):
         assert f"{site}/k8saudit_ovh/{mod}{ext}" in names
     for mod in ("__init__", "runtime", "config", "filesource", "log"):
         assert f"{site}/k8saudit_ovh/{mod}.py" in names

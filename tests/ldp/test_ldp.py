@@ -26,7 +26,7 @@ import k8saudit_ovh  # noqa: E402
 from k8saudit_ovh import config as config_mod  # noqa: E402
 from k8saudit_ovh import ldp  # noqa: E402
 from k8saudit_ovh.ldp import connect as ldp_connect  # noqa: E402
-from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
+from k8saudit_ovh._ingest import Counters, Dedupe, EventQueue, Feeder  # noqa: E402
 from k8saudit_ovh_cli.check import check as ldp_check  # noqa: E402
 from k8saudit_ovh_cli.host import PluginError  # noqa: E402
 from k8saudit_ovh_testing.hooks import dedupe_seen  # noqa: E402

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared h
 from ldp_server import gelf_frame, synthetic_events  # noqa: E402
 
 from k8saudit_ovh import ldp  # noqa: E402
-from k8saudit_ovh._source import Counters, Dedupe, EventQueue, Feeder, Journal  # noqa: E402
+from k8saudit_ovh._ingest import Counters, Dedupe, EventQueue, Feeder, Journal  # noqa: E402
 from k8saudit_ovh.ldp import state as state_mod  # noqa: E402
 from k8saudit_ovh.ldp.state import StateStore  # noqa: E402
 from k8saudit_ovh_testing.hooks import dedupe_seen  # noqa: E402

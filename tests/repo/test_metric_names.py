@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from k8saudit_ovh._source import Counters
+from k8saudit_ovh._ingest import Counters
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,7 @@ def test_version_is_written_once_and_the_build_reads_it():
 @pytest.mark.parametrize("module, hooks", [
     ("k8saudit_ovh._extract", ("Extractor", "parse_spec", "FIELD_NAMES", "_Events")),
     ("k8saudit_ovh._jsonidx", ("Index",)),
-    ("k8saudit_ovh._source", ("rfc3339_ns",)),
+    ("k8saudit_ovh._ingest", ("rfc3339_ns",)),
 ])
 def test_shipped_modules_carry_no_test_hooks(module, hooks):
     mod = importlib.import_module(module)
@@ -31,7 +31,7 @@ def test_shipped_modules_carry_no_test_hooks(module, hooks):
 
 
 def test_dedupe_has_no_test_only_method():
-    from k8saudit_ovh._source import Dedupe
+    from k8saudit_ovh._ingest import Dedupe
     assert not hasattr(Dedupe(16), "seen")
 
 

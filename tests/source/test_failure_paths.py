@@ -202,7 +202,7 @@ SUCCESS, FAILURE, TIMEOUT, EOF = 0, 1, -1, 6
 
 
 def _queue(**kw):
-    from k8saudit_ovh._source import Counters, EventQueue, Feeder
+    from k8saudit_ovh._ingest import Counters, EventQueue, Feeder
     q = EventQueue(Counters(), **kw)
     return q, Feeder(q, 1 << 20)
 

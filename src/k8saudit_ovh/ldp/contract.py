@@ -2,7 +2,7 @@
 
 Backpressure and keepalive (the reason the keepalive in keepalive.py is correct):
 
-* A stream hands each frame to a FrameSink (the Feeder of k8saudit_ovh._source) from its
+* A stream hands each frame to a FrameSink (the Feeder of k8saudit_ovh._ingest) from its
   event-loop thread. ``feed_ldp_frame`` BLOCKS that thread while the event queue to next_batch
   is full, until Falco has taken events out (or the instance stops: then it returns -1).
 * While it blocks, the stream's asyncio loop does not run at all: nothing more is read from
@@ -46,7 +46,7 @@ class StreamOwner(Protocol):
     log: logging.Logger
     ws_log: logging.Logger
     stopping: threading.Event
-    counters: object               # k8saudit_ovh._source.Counters
+    counters: object               # k8saudit_ovh._ingest.Counters
 
     def stream_connected(self, stream, up: bool) -> None:
         """The stream's live connection went up or down (the `connected` gauge)."""

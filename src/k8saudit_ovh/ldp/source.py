@@ -48,7 +48,7 @@ class LdpSource:
         self._keeper: Optional[threading.Thread] = None
 
     def _stream(self, index: int, target: LdpUrl) -> Stream:
-        from .._source import Dedupe, Feeder, Journal
+        from .._ingest import Dedupe, Feeder, Journal
 
         cfg = self.config
         state = None

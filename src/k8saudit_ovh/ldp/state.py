@@ -35,7 +35,7 @@ MAX_AGE_SECONDS = 30 * 86400
 # of ingest at 1x, 7 % at 4x). A restart reads at most that much more.
 COMPACT_MIN_BYTES = 1 << 20
 JOURNAL_GROWTH = 4
-HOLD, RELEASE = 2, 3             # jrec_kind of _source.pxd
+HOLD, RELEASE = 2, 3             # jrec_kind of _ingest.pxd
 
 
 class ResumePoint(NamedTuple):
@@ -70,7 +70,7 @@ class StateStore:
         return None
 
     def open(self, target: LdpUrl, journal) -> "StreamState":
-        """Load the stream's state into `journal` (a k8saudit_ovh._source.Journal), then start
+        """Load the stream's state into `journal` (a k8saudit_ovh._ingest.Journal), then start
         this run's journal. `.resume` says where to replay from (None: start live)."""
         st = StreamState(self, target, journal)
         try:

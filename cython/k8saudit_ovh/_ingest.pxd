@@ -1,5 +1,5 @@
-# Event sourcing: payload ingestion (Event / EventList / array -> compact events with their
-# stageTimestamp), the bounded queue between producer threads and next_batch, counters, and
+# k8saudit_ovh._ingest: payloads (Event / EventList / array) -> compact events with their
+# stageTimestamp and identity, the bounded queue between producer threads and next_batch, counters, and
 # the delivery journal (what Falco has finished, for the resume after a restart).
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 from k8saudit_ovh._abi cimport ss_plugin_event, ss_plugin_rc
@@ -7,7 +7,7 @@ from k8saudit_ovh._jsonidx cimport jdoc
 from k8saudit_ovh._sbuf cimport sbuf
 from k8saudit_ovh._sync cimport pthread_mutex_t, pthread_cond_t
 
-# Counters, one table: index, metric name and kind are declared together in _source.pyx.
+# Counters, one table: index, metric name and kind are declared together in _ingest_counters.pxi.
 cdef enum counter_id:
     C_EVENTS_INGESTED = 0
     C_BYTES_INGESTED

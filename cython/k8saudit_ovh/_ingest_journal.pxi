@@ -1,4 +1,4 @@
-# The delivery journal of one LDP stream (included by _source.pyx; declared in _source.pxd).
+# The delivery journal of one LDP stream (included by _ingest.pyx; declared in _ingest.pxd).
 #
 # next_batch appends one record per event of the batch Falco has just finished, with a single
 # write() and no fsync: a killed process keeps its page cache, so what Falco finished is on
@@ -6,7 +6,7 @@
 # folds the records into memory, fsyncs on its interval and compacts them into a snapshot; a
 # restart replays from LDP's clock and drops exactly the identities recorded here.
 
-from libc.errno cimport ENOMEM
+
 
 
 cdef uint32_t jrec_check(uint64_t key, int64_t ns, uint32_t kind) noexcept nogil:
