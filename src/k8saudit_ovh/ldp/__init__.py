@@ -4,13 +4,8 @@ Each frame is ``{"message": "<GELF JSON>"}``; the audit payload is the GELF ``sh
 (``full_message`` when it is empty or not JSON). Frames are handed as bytes to a Feeder, whose
 C code unwraps, parses, checks and queues the events without the GIL.
 
-One module per concern; the arrows are the only imports (no cycle)::
-
-    source ──> stream ──> replay ──> pump ──> keepalive
-      │          │          └──────> connect ──> tls, address
-      │          └──> backoff, failures, window
-      ├──> progress ──> state
-      └──> stats              (everything ──> redact, errors; contract: the rules between them)
+One module per concern, no import cycle: docs/DESIGN.md lists what each module imports (a
+test keeps that list true). contract.py states the rules between a stream and the rest.
 
 The token (``tk=``) never appears in a log line, an error, a state file or a metric: every text
 goes through :func:`redact`. See contract.py for backpressure and keepalive.
