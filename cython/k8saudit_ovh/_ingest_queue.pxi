@@ -46,31 +46,20 @@ cdef class EventQueue:
     def finish(self):
         """No more events will come: next_batch returns EOF once the queue is drained."""
         with nogil:
-            pthread_mutex_lock(&self.q.mu)
-            self.q.finished = True
-            pthread_cond_broadcast(&self.q.not_empty)
-            pthread_mutex_unlock(&self.q.mu)
+            _mark_end(&self.q, Q_FINISHED, NULL, 0)
 
     def fail(self, str message):
         """A fatal source error: delivered events stay, then next_batch returns FAILURE."""
         cdef bytes m = message.encode('utf-8', 'replace')[:511]
+        cdef const char* p = m
+        cdef size_t n = len(m)
         with nogil:
-            pthread_mutex_lock(&self.q.mu)
-        memcpy(self.q.errmsg, <const char*>m, len(m))
-        self.q.errmsg[len(m)] = 0
-        with nogil:
-            self.q.failed = True
-            pthread_cond_broadcast(&self.q.not_empty)
-            pthread_mutex_unlock(&self.q.mu)
+            _mark_end(&self.q, Q_FAILED, p, n)
 
     def stop(self):
         """The instance is closing: wake and release every blocked producer."""
         with nogil:
-            pthread_mutex_lock(&self.q.mu)
-            self.q.stopping = True
-            pthread_cond_broadcast(&self.q.not_full)
-            pthread_cond_broadcast(&self.q.not_empty)
-            pthread_mutex_unlock(&self.q.mu)
+            _mark_end(&self.q, Q_STOPPING, NULL, 0)
 
     @property
     def stopping(self):
@@ -91,6 +80,28 @@ cdef class EventQueue:
         for i in range(n):
             out.append((evts[i].ts, (<char*>evts[i])[K8S_PLUGIN_EVENT_PAYLOAD_OFFSET:evts[i].len]))
         return int(rc), out
+
+
+cdef enum queue_end:
+    Q_FINISHED = 0      # EOF once drained
+    Q_FAILED = 1        # FAILURE once drained, with errmsg
+    Q_STOPPING = 2      # the instance closes: producers give up
+
+
+cdef void _mark_end(evqueue* q, int how, const char* msg, size_t n) noexcept nogil:
+    """Set how the queue ends and wake everyone waiting on it (they re-check their condition)."""
+    pthread_mutex_lock(&q.mu)
+    if how == Q_FAILED:
+        memcpy(q.errmsg, msg, n)
+        q.errmsg[n] = 0
+        q.failed = True
+    elif how == Q_FINISHED:
+        q.finished = True
+    else:
+        q.stopping = True
+    pthread_cond_broadcast(&q.not_empty)
+    pthread_cond_broadcast(&q.not_full)
+    pthread_mutex_unlock(&q.mu)
 
 
 cdef inline void _free_batch(evqueue* q) noexcept nogil:

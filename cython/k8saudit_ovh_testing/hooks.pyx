@@ -87,26 +87,27 @@ cdef class Index:
 
 def rfc3339_ns(str text):
     """The stageTimestamp parser: ns, or None when not RFC 3339."""
+    return _parsed_time(text, False)
+
+
+def epoch_ns(str text):
+    """The GELF timestamp parser (decimal seconds since the epoch): ns, or None."""
+    return _parsed_time(text, True)
+
+
+cdef object _parsed_time(str text, bint epoch):
     cdef bytes b = text.encode()
     cdef uint64_t ns = 0
-    if parse_rfc3339_ns(b, len(b), &ns):
-        return ns
-    return None
+    cdef int64_t secs_ns = 0
+    if epoch:
+        return secs_ns if parse_epoch_seconds(b, len(b), &secs_ns) else None
+    return ns if parse_rfc3339_ns(b, len(b), &ns) else None
 
 
 def counter_kinds():
     """{metric name: "counter" | "gauge"}, as plugin_get_metrics reports them."""
     return {counter_name(i).decode(): "counter" if counter_monotonic(i) else "gauge"
             for i in range(<int>C_COUNT)}
-
-
-def epoch_ns(str text):
-    """The GELF timestamp parser (decimal seconds since the epoch): ns, or None."""
-    cdef bytes b = text.encode()
-    cdef int64_t ns = 0
-    if parse_epoch_seconds(b, len(b), &ns):
-        return ns
-    return None
 
 
 def dedupe_seen(Dedupe d not None, str audit_id, str stage=""):
