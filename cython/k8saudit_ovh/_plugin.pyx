@@ -75,11 +75,7 @@ cdef void _destroy(ss_plugin_t* p) noexcept with gil:
     cdef k8s_state* s = <k8s_state*>p
     if s == NULL:
         return
-    try:
-        (<object>s.py_state).destroy()
-    except Exception:
-        logging.getLogger("k8saudit-ovh").exception("error while destroying the plugin state")
-    Py_DECREF(<object>s.py_state)
+    _finish(s.py_state, "destroy", "destroying the plugin state")
     extractor_free(&s.ex)
     sbuf_free(&s.evtstr)
     free(s)
@@ -113,12 +109,18 @@ cdef void _close(ss_plugin_t* p, ss_instance_t* hp) noexcept with gil:
     cdef k8s_instance* h = <k8s_instance*>hp
     if h == NULL:
         return
-    try:
-        (<object>h.py_instance).close()
-    except Exception:
-        logging.getLogger("k8saudit-ovh").exception("error while closing the event source")
-    Py_DECREF(<object>h.py_instance)
+    _finish(h.py_instance, "close", "closing the event source")
     free(h)
+
+
+cdef void _finish(PyObject* obj, str method, str doing) noexcept:
+    """Call obj.method() and drop our reference: Falco's call returns whatever Python raised
+    (logged; the ABI has no error to return from destroy and close)."""
+    try:
+        getattr(<object>obj, method)()
+    except Exception:
+        logging.getLogger("k8saudit-ovh").exception("error while %s", doing)
+    Py_DECREF(<object>obj)
 
 
 cdef const char* _get_last_error(ss_plugin_t* p) noexcept nogil:
