@@ -72,7 +72,8 @@ def test_finished_events_reach_the_journal_file_before_the_next_batch(tmp_path):
     st, _ = _open(tmp_path)
     assert st.resume is None                                   # first run: live
     evs = synthetic_events(5, prefix="j")
-    t = time.time() - 10
+    base = int(time.time()) - 10
+    t = base + 0.25                           # exact in binary and in the frame's text
     q = EventQueue(Counters())
     f = Feeder(q, 1 << 20)
     f.set_journal(st.journal)
@@ -84,7 +85,7 @@ def test_finished_events_reach_the_journal_file_before_the_next_batch(tmp_path):
     q.next_batch()                                             # finished
     recs = _journal_records(tmp_path)
     assert [r[2] for r in recs] == [1] * 5                     # DELIVERED
-    assert [r[1] for r in recs] == [int(round((t + i) * 1e6)) * 1000 for i in range(5)]
+    assert [r[1] for r in recs] == [(base + i) * NS + NS // 4 for i in range(5)]
     assert len({r[0] for r in recs}) == 5 and 0 not in {r[0] for r in recs}
     st.close()
     assert not list(tmp_path.glob("*.journal"))                # a clean close leaves a snapshot
