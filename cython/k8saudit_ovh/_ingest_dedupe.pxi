@@ -20,26 +20,24 @@ cdef inline uint64_t _fnv(uint64_t h, const char* s, size_t n) noexcept nogil:
 
 
 cdef uint64_t _identity(jdoc* d, uint32_t node) noexcept nogil:
-    """The event's identity: a hash of (auditID, stage); 0 for an event without an auditID
-    (never taken for a duplicate, never journaled as delivered)."""
+    """The event's identity: dedupe_key of (auditID, stage); 0 for an event without an auditID
+    (never taken for a duplicate; its journal record only moves the position)."""
     cdef uint32_t idn = jget(d, node, b"auditID", 7, JU_STRICT)
     cdef uint32_t stn
-    cdef size_t m = 0
+    cdef size_t m = 0, sm = 0
     cdef const char* t
-    cdef uint64_t h
+    cdef const char* st = NULL
     if idn == 0 or d.nodes[idn].kind != J_STR:
         return 0
     t = jstr(d, idn, &m, JU_STRICT)
     if t == NULL or m == 0:
         return 0
-    h = dedupe_hash_start(t, m)
     stn = jget(d, node, b"stage", 5, JU_STRICT)
     if stn and d.nodes[stn].kind == J_STR:
-        t = jstr(d, stn, &m, JU_STRICT)
-        if t != NULL:
-            h = _fnv(h, t, m)
-    h = _mix(h)
-    return h if h != 0 else 1
+        st = jstr(d, stn, &sm, JU_STRICT)
+    if st == NULL:
+        sm = 0
+    return dedupe_key(t, m, st, sm)
 
 
 cdef uint64_t dedupe_hash_start(const char* audit_id, size_t n) noexcept nogil:
@@ -120,11 +118,11 @@ cdef class Dedupe:
         since_ns (what the previous process delivered within the resume window): the rolling
         generations may forget them during a long replay, this set does not."""
         cdef size_t i, n = 0
-        cdef uint64_t size = 16, key
+        cdef uint64_t size = 16
         cdef uint64_t* tab
         cdef journal* j = &jr.j
         for i in range(j.nbase):
-            if j.base[i].ns >= since_ns:
+            if j.base[i].ns >= since_ns and j.base[i].key != 0:
                 n += 1
         while size < 2 * n + 2:
             size *= 2
@@ -132,9 +130,8 @@ cdef class Dedupe:
         if tab == NULL:
             raise MemoryError()
         for i in range(j.nbase):
-            if j.base[i].ns >= since_ns:
-                key = j.base[i].key if j.base[i].key != 0 else 1
-                _probe(tab, size - 1, key, True)
+            if j.base[i].ns >= since_ns and j.base[i].key != 0:      # 0: no auditID
+                _probe(tab, size - 1, j.base[i].key, True)
         pthread_mutex_lock(&self.s.mu)
         free(self.s.pre)
         self.s.pre = tab

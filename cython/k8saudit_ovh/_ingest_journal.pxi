@@ -14,6 +14,11 @@ cdef uint32_t jrec_check(uint64_t key, int64_t ns, uint32_t kind) noexcept nogil
                            ^ 0x6b38736f76684a52ULL) >> 17)
 
 
+cdef inline void jrec_set(jrec* r, uint64_t key, int64_t ns, uint32_t kind) noexcept nogil:
+    r.key, r.ns, r.kind = key, ns, kind
+    r.check = jrec_check(key, ns, kind)
+
+
 cdef int _reserve(void** p, size_t* cap, size_t need, size_t item) noexcept nogil:
     cdef size_t ncap = cap[0] if cap[0] else 1024
     cdef void* np
@@ -92,13 +97,17 @@ cdef class Journal:
             pthread_mutex_unlock(&self.j.mu)
         return old
 
-    def mark(self, uint32_t kind, uint64_t key, int64_t ns):
-        """Append a HOLD (key = hold id, ns = window begin) or RELEASE (key = hold id)."""
+    def hold(self, uint64_t hold_id, int64_t begin_ns):
+        """Append a HOLD: a replay of a window from begin_ns has started."""
         cdef jrec r
-        if kind != JR_HOLD and kind != JR_RELEASE:
-            raise ValueError("only HOLD and RELEASE are marks")
-        r.key, r.ns, r.kind = key, ns, kind
-        r.check = jrec_check(key, ns, kind)
+        jrec_set(&r, hold_id, begin_ns, JR_HOLD)
+        with nogil:
+            journal_append(&self.j, &r, 1)
+
+    def release(self, uint64_t hold_id):
+        """Append a RELEASE: that replay is over."""
+        cdef jrec r
+        jrec_set(&r, hold_id, 0, JR_RELEASE)
         with nogil:
             journal_append(&self.j, &r, 1)
 

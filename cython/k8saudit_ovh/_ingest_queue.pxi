@@ -124,10 +124,7 @@ cdef void _journal_batch(evqueue* q) noexcept nogil:
         n = 0
         for k in range(i, q.batch_n):
             if m[k].j == j:
-                recs[n].key = m[k].key
-                recs[n].ns = m[k].ldp_ns
-                recs[n].kind = JR_DELIVERED
-                recs[n].check = jrec_check(m[k].key, m[k].ldp_ns, JR_DELIVERED)
+                jrec_set(&recs[n], m[k].key, m[k].ldp_ns, JR_DELIVERED)
                 n += 1
                 m[k].j = NULL
         journal_append(j, recs, n)

@@ -129,3 +129,11 @@ cdef bint parse_epoch_seconds(const char* s, size_t n, int64_t* out) noexcept no
         return False
     out[0] = secs * 1000000000 + frac
     return True
+
+
+def parse_rfc3339(str text):
+    """ns since the epoch of an RFC 3339 time, by the same rule as stageTimestamp; None when it
+    is not one (the begin/end of a past window address)."""
+    cdef bytes b = text.encode("utf-8", "replace")
+    cdef uint64_t ns = 0
+    return ns if parse_rfc3339_ns(b, len(b), &ns) else None

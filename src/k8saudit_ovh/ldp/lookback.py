@@ -10,26 +10,22 @@ import asyncio
 import time
 
 from .replay import Status, fetch
-from .window import MARGIN_AFTER, chunks
+from .window import MARGIN_AFTER, chunks, clock
 
 
 class Progress:
-    """Where a window's reading is (read by the statistics line from another thread)."""
-    __slots__ = ("begin", "end", "requests", "done", "position", "events", "duplicates",
-                 "outside")
+    """Where a window's reading is (read by the statistics line from another thread; the
+    events it brought are the stream's `events`)."""
+    __slots__ = ("begin", "end", "requests", "done", "position", "duplicates")
 
     def __init__(self, begin: int, end: int, requests: int):
         self.begin, self.end, self.requests = begin, end, requests
-        self.done = self.events = self.duplicates = self.outside = 0
+        self.done = self.duplicates = 0
         self.position = begin            # LDP's clock read up to here
 
     @property
     def percent(self) -> float:
         return 100.0 * (self.position - self.begin) / max(1, self.end - self.begin)
-
-
-def _clock(secs: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(secs))
 
 
 async def read_window(stream, ssl_ctx):
@@ -38,7 +34,7 @@ async def read_window(stream, ssl_ctx):
     parts = chunks(t.begin, t.end, cfg.ldp_window_chunk)
     p = stream.window = Progress(t.begin, t.end, len(parts))
     log.info("LDP %s: reading the past window [%s, %s] of LDP's clock (%d s) in %d request(s), "
-             "then the source ends", t.display, _clock(t.begin), _clock(t.end), t.end - t.begin,
+             "then the source ends", t.display, clock(t.begin), clock(t.end), t.end - t.begin,
              len(parts))
     for i, c in enumerate(parts):
         if i == len(parts) - 1:
@@ -58,17 +54,15 @@ async def read_window(stream, ssl_ctx):
             owner.counters.add("replays_failed", 1)
             stream._fail(f"k8saudit-ovh: {t.display}: reading [{c.begin}, {c.end}] of the past "
                          f"window failed ({out.message}); events of LDP's clock from "
-                         f"{_clock(c.begin)} on were not read")
+                         f"{clock(c.begin)} on were not read")
             return
         p.done, p.position = i + 1, c.end
-        p.events += out.events
         p.duplicates += out.duplicates
-        p.outside += out.outside
         if len(parts) > 1:
             log.info("LDP %s: window request %d/%d [%d, %d]: %d events", t.display, i + 1,
                      len(parts), c.begin, c.end, out.events)
     log.info("LDP %s: past window [%s, %s] read: %d events in %d request(s), %d duplicates "
-             "dropped", t.display, _clock(t.begin), _clock(t.end), p.events, len(parts),
+             "dropped", t.display, clock(t.begin), clock(t.end), stream.events, len(parts),
              p.duplicates)
     stream.finished = True
     owner.stream_finished(stream)

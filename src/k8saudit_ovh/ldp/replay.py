@@ -33,7 +33,6 @@ class Outcome(NamedTuple):
     message: str = ""          # why it failed (REFUSED, GIVEN_UP)
     events: int = 0            # queued by this replay
     duplicates: int = 0        # dropped by this replay as already delivered
-    outside: int = 0           # frames of a neighbouring chunk (past windows)
 
 
 def warn_if_clamped(log, target, w: Window):
@@ -92,7 +91,7 @@ async def fetch(owner, target, ssl_ctx, sink, begin: int, end: int, kind: str, s
 def _outcome(status: Status, message: str, first: dict, sink) -> Outcome:
     now = sink.stats()
     return Outcome(status, message, now["events"] - first["events"],
-                   now["duplicates"] - first["duplicates"], now["outside"] - first["outside"])
+                   now["duplicates"] - first["duplicates"])
 
 
 class ReplayStats:

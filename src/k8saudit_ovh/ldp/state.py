@@ -35,7 +35,6 @@ MAX_AGE_SECONDS = 30 * 86400
 # of ingest at 1x, 7 % at 4x). A restart reads at most that much more.
 COMPACT_MIN_BYTES = 1 << 20
 JOURNAL_GROWTH = 4
-HOLD, RELEASE = 2, 3             # jrec_kind of _ingest.pxd
 
 
 class ResumePoint(NamedTuple):
@@ -180,7 +179,7 @@ class StreamState:
             hold_id = self.next_hold
             self.next_hold += 1
             self.holds[hold_id] = int(begin_ns)
-            self.journal.mark(HOLD, hold_id, int(begin_ns))
+            self.journal.hold(hold_id, int(begin_ns))
         return hold_id
 
     def release(self, hold_id: Optional[int], inherited: bool = False):
@@ -190,7 +189,7 @@ class StreamState:
                 (sorted(self.inherited) if inherited else [])
             for h in ids:
                 if self.holds.pop(h, None) is not None:
-                    self.journal.mark(RELEASE, h, 0)
+                    self.journal.release(h)
             if inherited:
                 self.inherited = set()
 
@@ -234,9 +233,7 @@ class StreamState:
             if self._closed:
                 return
             self._closed = True
-            fd = self.journal.attach(-1)
-            if fd >= 0:
-                os.close(fd)
+            self.journal.close()
             if self.durable_gen == self.gen:
                 statefile.unlink(self.files.journal(self.gen))
 

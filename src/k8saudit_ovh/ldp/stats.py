@@ -5,6 +5,7 @@ import time
 
 from ..metrics import describe_drops, dropped_by_reason
 from .redact import redact
+from .window import clock
 
 
 def summary(counters, n_streams: int) -> dict:
@@ -24,8 +25,7 @@ def _window_part(s) -> str:
     w = s.window
     if w is None:
         return f"{s.target.label} window: starting"
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(w.position))
-    state = "read" if s.finished else f"at {at} ({w.percent:.0f}%)"
+    state = "read" if s.finished else f"at {clock(w.position)} ({w.percent:.0f}%)"
     return (f"{s.target.label} window {state}, request {w.done}/{w.requests}, "
             f"{s.events} events, {w.duplicates} duplicates dropped")
 

@@ -23,7 +23,7 @@ from .pump import pump
 from .redact import redact
 from .replay import Replayer, Status, warn_if_clamped
 from .tls import make_ssl_context
-from .window import NS, gap
+from .window import NS, clock, gap
 
 
 def block_sigpipe():
@@ -171,7 +171,7 @@ class Stream:
             self.dedupe.preload(self.state.journal, w.begin * NS)
         log.info("LDP %s: resuming from %s of LDP's clock (%s, minus ldpReplayMargin): "
                  "replaying [%d, %d] before going live; %d events delivered since are dropped "
-                 "if they come again", self.target.display, _clock(rp.begin_ns), rp.why,
+                 "if they come again", self.target.display, clock(rp.begin_ns / NS), rp.why,
                  w.begin, w.end, rp.kept)
         warn_if_clamped(log, self.target, w)
         hold = self.replayer.hold(w)
@@ -267,7 +267,3 @@ class Stream:
 
     def _on_pong(self):
         self.last_alive_wall = time.time()
-
-
-def _clock(ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS))

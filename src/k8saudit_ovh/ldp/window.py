@@ -8,9 +8,9 @@ identity, never by time.
 """
 from __future__ import annotations
 
-import calendar
 import math
 import re
+import time
 from typing import List, NamedTuple, Optional, Tuple
 
 NS = 1_000_000_000
@@ -20,8 +20,7 @@ MARGIN_AFTER = 5
 # is read once LDP has that time. Further ahead is a typo, or a live stream in disguise.
 FUTURE_SLACK = 300
 _EPOCH = re.compile(r"^\d{1,11}(\.\d+)?$")
-_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
-                      r"([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")   # a date, maybe invalid
 
 
 class Window(NamedTuple):
@@ -69,24 +68,20 @@ def chunks(begin: int, end: int, size: int) -> List[Chunk]:
 
 
 def _seconds(key: str, text: str, up: bool, now: float) -> int:
-    """A begin/end value: unix seconds (LDP's form; a fraction rounds outwards) or RFC 3339."""
+    """A begin/end value: unix seconds (LDP's form; a fraction rounds outwards) or RFC 3339
+    (stageTimestamp's rule, the plugin's one parser)."""
+    from .._ingest import parse_rfc3339
+
     if _EPOCH.match(text):
         v = float(text)
         return int(math.ceil(v)) if up else int(math.floor(v))
-    m = _RFC3339.match(text)
-    if not m:
-        raise ValueError(f"'{key}={text}': give unix seconds (e.g. {int(now) - 3600}) or an "
-                         "RFC 3339 time (e.g. 2026-12-01T08:00:00Z)")
-    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-    if not (1970 <= y and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]
-            and h < 24 and mi < 60 and s < 60):
+    ns = parse_rfc3339(text)
+    if ns is not None:
+        return -(-ns // NS) if up else ns // NS
+    if _RFC3339_SHAPE.match(text):
         raise ValueError(f"'{key}={text}' is not a valid date")
-    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    tz = m.group(8)
-    if tz not in ("Z", "z"):
-        secs -= (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
-    frac = m.group(7)
-    return secs + 1 if frac and up and int(frac[1:]) != 0 else secs
+    raise ValueError(f"'{key}={text}': give unix seconds (e.g. {int(now) - 3600}) or an "
+                     "RFC 3339 time (e.g. 2026-12-01T08:00:00Z)")
 
 
 def parse_window(begin_text: str, end_text: str, now: float) -> Tuple[int, int]:
@@ -102,3 +97,8 @@ def parse_window(begin_text: str, end_text: str, now: float) -> Tuple[int, int]:
                          "begin/end reads what LDP already holds (for the live stream, leave "
                          "begin/end out)")
     return begin, end
+
+
+def clock(secs: float) -> str:
+    """A time of LDP's clock for log and stats lines (whole seconds, UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(secs))
